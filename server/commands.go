@@ -1,0 +1,237 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/ldap"
+)
+
+// The help texts: the first line of each is the synopsis GnuPG's dirmngr
+// lists for HELP (clients may parse it); the rest describes this
+// implementation.
+const (
+	helpDNSCert    = "DNS_CERT <subtype> <name>\n\nOpenPGP DNS certificate lookup. Not implemented by this X.509 dirmngr."
+	helpWKDGet     = "WKD_GET [--submission-address|--policy-flags] <user_id>\n\nOpenPGP Web Key Directory lookup. Not implemented by this X.509 dirmngr."
+	helpLDAPServer = "LDAPSERVER [--clear] <data>\n\nAdd an LDAP server for this session. DATA has the format of the\nserver list file (host:port:user:pass:base:flags); a leading \"ldap:\"\nis allowed. Without DATA all servers in use are listed as status\nlines (passwords masked). --clear removes the session's servers."
+	helpISValid    = "ISVALID [--only-ocsp] [--force-default-responder] <certificate_id> [<certificate_fpr>]\n\nCheck whether the certificate CERTIFICATE_ID (SHA-1 hash of the issuer\nDN, a dot, the hex serial number) is valid, using cached CRLs, fetching\nthem when needed, or OCSP when CERTIFICATE_FPR is given and OCSP is\nallowed. The certificate may be requested with INQUIRE SENDCERT.\n--only-ocsp: never fall back to CRLs.\n--force-default-responder: use only the configured OCSP responder."
+	helpCheckCRL   = "CHECKCRL [<fingerprint>]\n\nCheck a certificate against its CRL. The certificate is taken from the\ncache when FINGERPRINT is known, else requested with INQUIRE TARGETCERT."
+	helpCheckOCSP  = "CHECKOCSP [--force-default-responder] [<fingerprint>]\n\nCheck a certificate with OCSP. The certificate is taken from the cache\nwhen FINGERPRINT is known, else requested with INQUIRE TARGETCERT."
+	helpLookup     = "LOOKUP [--url] [--single] [--cache-only] <pattern>\n\nLook up certificates matching PATTERN (in the cache and the configured\nLDAP servers) or fetch one from a URL with --url. Each certificate is\nreturned as data followed by END."
+	helpLoadCRL    = "LOADCRL [--url] <filename|url>\n\nLoad a CRL from a file readable by the daemon (absolute name) or, with\n--url, from a URL into the cache."
+	helpListCRLs   = "LISTCRLS\n\nList the cached CRLs."
+	helpCacheCert  = "CACHECERT\n\nPut the certificate sent with INQUIRE TARGETCERT into the cache."
+	helpValidate   = "VALIDATE [--systrust] [--tls] [--no-crl]\n\nValidate the certificate sent with INQUIRE TARGETCERT (or, with --tls,\nthe PEM chain sent with INQUIRE CERTLIST)."
+	helpKeyserver  = "KEYSERVER [<options>] [<uri>|<host>]\n\nOpenPGP keyserver configuration. Not implemented by this X.509 dirmngr."
+	helpKSSearch   = "KS_SEARCH {<pattern>}\n\nOpenPGP keyserver search. Not implemented by this X.509 dirmngr."
+	helpKSGet      = "KS_GET [--quick] [--ldap] [--first|--next] {<pattern>}\n\nOpenPGP keyserver retrieval. Not implemented by this X.509 dirmngr."
+	helpKSFetch    = "KS_FETCH <URL>\n\nOpenPGP key retrieval by URL. Not implemented by this X.509 dirmngr."
+	helpKSPut      = "KS_PUT\n\nOpenPGP key upload. Not implemented by this X.509 dirmngr."
+	helpGetInfo    = "GETINFO <what>\n\nReturn information about the daemon. WHAT is one of:\n\nversion     - the version of the program\npid         - the process id of the server\ntor         - OK if running in Tor mode (never, here)\ndnsinfo     - information about the DNS resolver\nsocket_name - the name of the socket\nsession_id  - the current session id\nworkqueue   - the work queue\ngetenv NAME - the value of the environment variable NAME\nstats       - sessions, requests and cache statistics"
+	helpLoadSWDB   = "LOADSWDB [--force]\n\nGnuPG software version database. Not implemented by this X.509 dirmngr."
+	helpKill       = "KILLDIRMNGR\n\nStop the daemon after this session ends. Only for the daemon's user\nand root."
+	helpReload     = "RELOADDIRMNGR\n\nRe-read the configuration and flush the certificate caches, as on\nSIGHUP. Only for the daemon's user and root."
+	helpFlushCRLs  = "FLUSHCRLS\n\nRemove all cached CRLs. Only for the daemon's user and root."
+)
+
+// commands returns the command table in GnuPG's registration order (which
+// is also the HELP order).
+func (s *Server) commands() []assuan.Command {
+	ni := s.notImplemented
+	cmds := []assuan.Command{
+		{Name: "DNS_CERT", Help: helpDNSCert, Handler: ni},
+		{Name: "WKD_GET", Help: helpWKDGet, Handler: ni},
+		{Name: "LDAPSERVER", Help: helpLDAPServer, Handler: s.cmdLDAPServer},
+		{Name: "ISVALID", Help: helpISValid, Handler: s.cmdISValid},
+		{Name: "CHECKCRL", Help: helpCheckCRL, Handler: s.cmdCheckCRL},
+		{Name: "CHECKOCSP", Help: helpCheckOCSP, Handler: s.cmdCheckOCSP},
+		{Name: "LOOKUP", Help: helpLookup, Handler: s.cmdLookup},
+		{Name: "LOADCRL", Help: helpLoadCRL, Handler: s.cmdLoadCRL},
+		{Name: "LISTCRLS", Help: helpListCRLs, Handler: s.cmdListCRLs},
+		{Name: "CACHECERT", Help: helpCacheCert, Handler: s.cmdCacheCert},
+		{Name: "VALIDATE", Help: helpValidate, Handler: s.cmdValidate},
+		{Name: "KEYSERVER", Help: helpKeyserver, Handler: ni},
+		{Name: "KS_SEARCH", Help: helpKSSearch, Handler: ni},
+		{Name: "KS_GET", Help: helpKSGet, Handler: ni},
+		{Name: "KS_FETCH", Help: helpKSFetch, Handler: ni},
+		{Name: "KS_PUT", Help: helpKSPut, Handler: ni},
+		{Name: "GETINFO", Help: helpGetInfo, Handler: s.cmdGetInfo},
+		{Name: "LOADSWDB", Help: helpLoadSWDB, Handler: ni},
+		{Name: "KILLDIRMNGR", Help: helpKill, Handler: s.cmdKill},
+		{Name: "RELOADDIRMNGR", Help: helpReload, Handler: s.cmdReload},
+		{Name: "FLUSHCRLS", Help: helpFlushCRLs, Handler: s.cmdFlushCRLs},
+	}
+	for i := range cmds {
+		cmds[i].Handler = s.counted(cmds[i].Handler)
+	}
+	return cmds
+}
+
+// counted wraps a handler to maintain the request and error counters.
+func (s *Server) counted(h assuan.HandlerFunc) assuan.HandlerFunc {
+	return func(as *assuan.Session, args string) error {
+		s.stats.requests.Add(1)
+		err := h(as, args)
+		if err != nil {
+			s.stats.errors.Add(1)
+		}
+		return err
+	}
+}
+
+func (s *Server) notImplemented(*assuan.Session, string) error { return assuan.ErrNotImplemented }
+
+// option handles OPTION name=value after libassuan's pre-parsing.
+func (s *Server) option(as *assuan.Session, name, value string) error {
+	st := state(as)
+	switch name {
+	case "force-crl-refresh":
+		st.forceCRLRefresh = atoi(value) != 0
+	case "audit-events":
+		st.auditEvents = atoi(value) != 0
+	case "http-proxy":
+		st.httpProxySet = true
+		st.httpProxy = value
+		if value == "none" {
+			st.httpProxy = ""
+		}
+	case "honor-keyserver-url-used":
+		// Only meaningful in Tor mode, which this daemon never enters.
+	case "http-crl":
+		st.httpCRL = atoi(value) != 0
+	default:
+		return assuan.ErrUnknownOption
+	}
+	return nil
+}
+
+// atoi mimics C's atoi: leading digits, 0 when there are none.
+func atoi(s string) int {
+	s = strings.TrimSpace(s)
+	end := 0
+	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+		end++
+	}
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, _ := strconv.Atoi(s[:end])
+	return n
+}
+
+// reset handles RESET: the session's LDAP servers are dropped.
+func (s *Server) reset(as *assuan.Session) error {
+	state(as).ldapServers = nil
+	return nil
+}
+
+func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
+	switch args {
+	case "version":
+		return as.Data([]byte(Version))
+	case "pid":
+		return as.Data([]byte(strconv.Itoa(os.Getpid())))
+	case "socket_name":
+		return as.Data([]byte(s.env.SocketPath))
+	case "session_id":
+		return as.Data([]byte(strconv.FormatUint(as.ID, 10)))
+	case "tor":
+		return assuan.NewError(assuan.ErrFalse, "Tor mode is NOT enabled")
+	case "dnsinfo":
+		as.SetOKText("- Forced use of System resolver (w/o Tor support)")
+		return nil
+	case "workqueue":
+		return as.Status("#", "wq: number of entries: 0")
+	case "stats":
+		st := s.Stats()
+		return as.Data([]byte(fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\n",
+			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors)))
+	}
+	if rest, ok := strings.CutPrefix(args, "getenv"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+		name := strings.TrimLeft(rest, " \t")
+		if name == "" {
+			return assuan.ErrMissingValue
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return assuan.NewError(assuan.ErrNotFound, "No such envvar")
+		}
+		return as.Data([]byte(v))
+	}
+	return assuan.NewError(assuan.ErrAssParameter, "unknown value for WHAT")
+}
+
+func (s *Server) cmdKill(as *assuan.Session, _ string) error {
+	if !allowedControl(as) {
+		return assuan.ErrForbidden
+	}
+	s.log.Info("KILLDIRMNGR received - shutting down", "session", as.ID)
+	as.CloseAfterReply()
+	if s.ctl != nil {
+		s.ctl.Shutdown()
+	}
+	return nil
+}
+
+func (s *Server) cmdReload(as *assuan.Session, _ string) error {
+	if !allowedControl(as) {
+		return assuan.ErrForbidden
+	}
+	if s.ctl == nil {
+		return nil
+	}
+	if err := s.ctl.Reload(); err != nil {
+		return assuan.Wrap(assuan.ErrGeneral, err)
+	}
+	return nil
+}
+
+func (s *Server) cmdLDAPServer(as *assuan.Session, args string) error {
+	st := state(as)
+	clear := hasOption(args, "--clear")
+	line := strings.TrimLeft(skipOptions(args), " \t")
+	if clear {
+		st.ldapServers = nil
+		if line == "" {
+			return nil
+		}
+	}
+	if line == "" {
+		for _, srv := range s.ldapServers(st) {
+			if err := as.Status("LDAPSERVER", srv.Listing()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if strings.HasPrefix(line, "ldap:") && !strings.HasPrefix(line, "ldap://") {
+		line = line[len("ldap:"):]
+	}
+	srv, err := ldap.ParseServerSpec(line)
+	if err != nil {
+		s.log.Info("ldap: error in server spec", "err", err)
+		return assuan.Wrap(assuan.ErrInvArg, err)
+	}
+	for _, w := range srv.Warnings {
+		s.log.Info("ldap: " + w)
+	}
+	st.ldapServers = append(st.ldapServers, srv)
+	return nil
+}
+
+// ldapServers returns the session's servers followed by the configured ones.
+func (s *Server) ldapServers(st *session) []*ldap.Server {
+	list := append([]*ldap.Server(nil), st.ldapServers...)
+	for _, spec := range s.Options().LDAPServer {
+		srv, err := ldap.ParseServerSpec(strings.TrimPrefix(spec, "ldap:"))
+		if err != nil {
+			s.log.Warn("ignoring invalid --ldapserver", "err", err)
+			continue
+		}
+		list = append(list, srv)
+	}
+	return list
+}
