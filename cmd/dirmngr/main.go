@@ -1,12 +1,21 @@
+// Command dirmngr is a GnuPG-compatible CRL and OCSP daemon for gpgsm.
 package main
 
 import (
-	_ "github.com/coreos/go-systemd/v22/activation"
-	_ "github.com/go-ldap/ldap/v3"
-	_ "github.com/spf13/cobra"
-	_ "go.etcd.io/bbolt"
-	_ "golang.org/x/crypto/cryptobyte"
-	_ "golang.org/x/crypto/ocsp"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/dirmngr/dirmngr/cli"
 )
 
-func main() {}
+func main() {
+	if err := cli.NewDirmngrCommand().Execute(); err != nil {
+		var ee cli.ExitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.Code)
+		}
+		fmt.Fprintf(os.Stderr, "dirmngr: %v\n", err)
+		os.Exit(2)
+	}
+}

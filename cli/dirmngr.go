@@ -1,0 +1,218 @@
+// Package cli builds the cobra command trees of the dirmngr programs. The
+// mains under cmd/ only call into it, and the man pages are generated from
+// the same trees, so --help, behaviour and documentation cannot drift apart.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
+
+	"github.com/dirmngr/dirmngr/config"
+	dmdaemon "github.com/dirmngr/dirmngr/daemon"
+	"github.com/dirmngr/dirmngr/server"
+)
+
+// ExitError carries a process exit status through cobra.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// ProgramVersion is this implementation's own version.
+const ProgramVersion = "0.1.0"
+
+// NewDirmngrCommand returns the dirmngr command. GnuPG's dirmngr has no
+// subcommands: its "commands" are options such as --server or --list-crls.
+func NewDirmngrCommand() *cobra.Command {
+	var opts = config.Defaults()
+	cmd := &cobra.Command{
+		Use:   "dirmngr [options] [command [args]]",
+		Short: "CRL and OCSP daemon for gpgsm (GnuPG dirmngr compatible)",
+		Long: "dirmngr manages and downloads certificate revocation lists (CRLs) for X.509\n" +
+			"certificates, answers OCSP checks and looks up certificates, for gpgsm and\n" +
+			"dirmngr-client. It speaks GnuPG's Assuan protocol on a Unix socket (--daemon,\n" +
+			"--supervised) or on stdin/stdout (--server, the default).",
+		SilenceUsage:          true,
+		SilenceErrors:         true,
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDirmngr(cmd, os.Args[1:])
+		},
+	}
+	cmd.Flags().SortFlags = false
+	opts.Register(cmd.Flags())
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(c.OutOrStdout(), &opts) })
+	return cmd
+}
+
+// writeHelp prints GnuPG-style grouped help.
+func writeHelp(w io.Writer, o *config.Options) {
+	fmt.Fprintf(w, "dirmngr %s (GnuPG dirmngr %s compatible)\n\n", ProgramVersion, server.Version)
+	fmt.Fprintln(w, "Syntax: dirmngr [options] [command [args]]")
+	fmt.Fprintln(w, "Keyserver, CRL, and OCSP access for gpgsm")
+	group := ""
+	for _, d := range o.Defs() {
+		if d.Help == "" {
+			continue
+		}
+		if d.Group != group {
+			group = d.Group
+			fmt.Fprintf(w, "\n%s:\n", group)
+		}
+		short := "    "
+		if d.Short != "" {
+			short = " -" + d.Short + ","
+		}
+		name := "--" + d.Name
+		if d.ArgName != "" {
+			name += " " + d.ArgName
+		}
+		fmt.Fprintf(w, "%s %-28s %s\n", short, name, d.Help)
+	}
+	fmt.Fprintln(w, "\nWithout a command, dirmngr runs in server mode (--server).")
+	fmt.Fprintln(w, "See the dirmngr(8) manual page for all options.")
+}
+
+func runDirmngr(cmd *cobra.Command, args []string) error {
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	loaded, err := config.Load(args)
+	if err != nil {
+		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		return ExitError{2}
+	}
+	o := loaded.Opts
+	cmds := o.Commands()
+	if len(cmds) > 1 {
+		fmt.Fprintf(errOut, "dirmngr: conflicting commands --%s\n", strings.Join(cmds, " --"))
+		return ExitError{2}
+	}
+	command := "server"
+	if len(cmds) == 1 {
+		command = cmds[0]
+	}
+	switch command {
+	case "help":
+		writeHelp(out, o)
+		return nil
+	case "version":
+		fmt.Fprintf(out, "dirmngr %s\nCompatible with GnuPG's dirmngr %s (Assuan protocol, options, cache semantics).\n", ProgramVersion, server.Version)
+		fmt.Fprintln(out, "This is free software: you are free to change and redistribute it.\nThere is NO WARRANTY, to the extent permitted by law.")
+		return nil
+	case "warranty":
+		fmt.Fprintln(out, "This program is distributed in the hope that it will be useful, but WITHOUT\nANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS\nFOR A PARTICULAR PURPOSE.")
+		return nil
+	case "dump-options":
+		for _, d := range o.Defs() {
+			fmt.Fprintf(out, "--%s\n", d.Name)
+		}
+		return nil
+	case "dump-option-table":
+		for _, d := range o.Defs() {
+			help := d.Help
+			if help == "" {
+				help = "@"
+			} else if d.ArgName != "" {
+				help = "|" + d.ArgName + "|" + help
+			}
+			fmt.Fprintf(out, "%s:%s:%s:\n", d.Name, d.Group, help)
+		}
+		return nil
+	case "gpgconf-list":
+		fmt.Fprintf(out, "debug-level:16:\"none\nldaptimeout:16:%d\nmax-replies:16:%d\nresolver-timeout:16:0\n", 15, 10)
+		return nil
+	case "gpgconf-test", "gpgconf-versions", "shutdown":
+		return nil // --shutdown is documented to have no effect
+	case "list-crls", "load-crl", "fetch-crl", "flush":
+		fmt.Fprintf(errOut, "dirmngr: --%s is not available in this build yet\n", command)
+		return ExitError{2}
+	}
+
+	d, err := dmdaemon.New(loaded, args, errOut)
+	if err != nil {
+		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		return ExitError{2}
+	}
+	if o.DebugWait > 0 {
+		d.Log.Info(fmt.Sprintf("waiting for debugger - my pid is %d ...", os.Getpid()))
+		time.Sleep(config.Seconds(o.DebugWait))
+	}
+	switch command {
+	case "server":
+		if err := d.ServeStdio(context.Background(), os.Stdin, out); err != nil {
+			d.Log.Error("server failed", "err", err)
+			return ExitError{2}
+		}
+		return nil
+	case "supervised":
+		ln, path, err := dmdaemon.Supervised()
+		if err != nil {
+			d.Log.Error(err.Error())
+			return ExitError{2}
+		}
+		d.Notify = func(state string) { daemon.SdNotify(false, state) }
+		return serveOrFail(d, ln, path, nil)
+	case "daemon":
+		return runDaemon(d, loaded, args, out)
+	}
+	return fmt.Errorf("unhandled command --%s", command)
+}
+
+func runDaemon(d *dmdaemon.Daemon, loaded *config.Loaded, args []string, out io.Writer) error {
+	o := loaded.Opts
+	ln, ready, err := dmdaemon.Inherited()
+	if err != nil {
+		d.Log.Error(err.Error())
+		return ExitError{2}
+	}
+	path, perr := dmdaemon.DefaultSocketPath(loaded, true)
+	if perr != nil {
+		d.Log.Error("socket directory", "err", perr)
+		if ready != nil {
+			ready(perr)
+		}
+		return ExitError{2}
+	}
+	if ln != nil { // we are the detached child
+		return serveOrFail(d, ln, path, ready)
+	}
+	uln, err := dmdaemon.Listen(path, o.ListenBacklog)
+	if err != nil {
+		d.Log.Error(err.Error())
+		if errors.Is(err, dmdaemon.ErrSocketInUse) {
+			d.Log.Error("a dirmngr is already running - not starting a new one")
+		}
+		return ExitError{2}
+	}
+	if o.NoDetach {
+		return serveOrFail(d, uln, path, nil)
+	}
+	pid, err := dmdaemon.Detach(uln, args, config.Seconds(o.ReadyTimeout))
+	uln.Close()
+	if err != nil {
+		d.Log.Error(err.Error())
+		return ExitError{2}
+	}
+	csh := o.Csh || (!o.Sh && strings.HasSuffix(os.Getenv("SHELL"), "csh"))
+	fmt.Fprintln(out, dmdaemon.InfoLine(path, pid, csh))
+	return nil
+}
+
+// serveOrFail reports readiness to a detaching parent, then serves.
+func serveOrFail(d *dmdaemon.Daemon, ln net.Listener, path string, ready func(error)) error {
+	if ready != nil {
+		ready(nil)
+	}
+	if err := d.Serve(ln, path); err != nil {
+		d.Log.Error("serving failed", "err", err)
+		return ExitError{2}
+	}
+	return nil
+}
