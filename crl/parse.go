@@ -1,0 +1,719 @@
+// Package crl is the project's one CRL engine: a streaming parser for
+// X.509 CRLs (DER or PEM) that visits revoked entries one at a time without
+// materialising them, digests the TBSCertList while reading it, and
+// verifies the signature afterwards (RSA PKCS#1 v1.5, RSA-PSS, ECDSA,
+// Ed25519). Memory use is bounded by the largest single element, not by
+// the number of entries. Errors wrap gpg-error codes (assuan.Code) so that
+// callers can put them on the wire unchanged.
+package crl
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/certid"
+)
+
+// Limits bound what Parse accepts. Zero fields get the defaults.
+type Limits struct {
+	MaxBytes   int64 // whole CRL (DER); default 512 MiB
+	MaxEntries int64 // revoked entries; default 50 million
+}
+
+// Default limits.
+const (
+	DefaultMaxBytes   = 512 << 20
+	DefaultMaxEntries = 50_000_000
+	maxEntryBytes     = 64 << 10 // one revokedCertificates entry
+	maxSmallElement   = 1 << 20  // issuer, extensions, signature
+)
+
+// Entry is one revoked certificate. Serial is only valid during the visit
+// callback; copy it to keep it.
+type Entry struct {
+	Serial    []byte // DER INTEGER content octets
+	RevokedAt time.Time
+	Reason    Reason
+}
+
+// Reason is a set of revocation reasons, as libksba's ksba_crl_reason_t:
+// one bit per RFC 5280 CRLReason.
+type Reason uint16
+
+// Reason bits.
+const (
+	ReasonUnspecified          Reason = 0x01
+	ReasonKeyCompromise        Reason = 0x02
+	ReasonCACompromise         Reason = 0x04
+	ReasonAffiliationChanged   Reason = 0x08
+	ReasonSuperseded           Reason = 0x10
+	ReasonCessationOfOperation Reason = 0x20
+	ReasonCertificateHold      Reason = 0x40
+	ReasonRemoveFromCRL        Reason = 0x100
+	ReasonPrivilegeWithdrawn   Reason = 0x200
+	ReasonAACompromise         Reason = 0x400
+	ReasonOther                Reason = 0x8000
+)
+
+// reasonFromCode maps an RFC 5280 CRLReason value to its bit.
+func reasonFromCode(c int64) Reason {
+	switch c {
+	case 0:
+		return ReasonUnspecified
+	case 1:
+		return ReasonKeyCompromise
+	case 2:
+		return ReasonCACompromise
+	case 3:
+		return ReasonAffiliationChanged
+	case 4:
+		return ReasonSuperseded
+	case 5:
+		return ReasonCessationOfOperation
+	case 6:
+		return ReasonCertificateHold
+	case 8:
+		return ReasonRemoveFromCRL
+	case 9:
+		return ReasonPrivilegeWithdrawn
+	case 10:
+		return ReasonAACompromise
+	}
+	return ReasonOther
+}
+
+// Info is what a CRL says about itself, available once Parse returns.
+type Info struct {
+	Version    int // 1 or 2
+	RawIssuer  []byte
+	Issuer     string // libksba rendering
+	IssuerHash string
+	ThisUpdate time.Time
+	NextUpdate time.Time // zero when absent
+	Number     *big.Int  // nil when absent
+	// Authority key identifier parts (nil when absent).
+	AKIKeyID  []byte
+	AKIIssuer []string // directoryName entries rendered as DNs
+	AKISerial []byte
+	// UnknownCritical lists critical CRL extensions this engine does not
+	// understand (e.g. issuingDistributionPoint, deltaCRLIndicator).
+	UnknownCritical []string
+	Entries         int64
+	Size            int64 // DER bytes
+
+	sigAlg    []byte
+	scheme    sigScheme
+	digest    []byte // hash of the TBS, or the whole TBS for Ed25519
+	signature []byte
+}
+
+// NumberHex returns the CRL number as uppercase hex with an even number of
+// digits ("01"), or "" when the CRL has none.
+func (in *Info) NumberHex() string {
+	if in.Number == nil {
+		return ""
+	}
+	s := strings.ToUpper(in.Number.Text(16))
+	if len(s)%2 == 1 {
+		s = "0" + s
+	}
+	return s
+}
+
+// wrapped errors for the classes of failure.
+func errBER(format string, args ...any) error {
+	return fmt.Errorf("crl: "+format+": %w", append(args, assuan.ErrBadBER)...)
+}
+func errInvalid(format string, args ...any) error {
+	return fmt.Errorf("crl: "+format+": %w", append(args, assuan.ErrInvCRL)...)
+}
+
+// ErrTooLarge is wrapped by errors about CRLs exceeding the Limits.
+var ErrTooLarge = fmt.Errorf("crl: CRL exceeds the configured limit: %w", assuan.ErrTooLarge)
+
+// derReader reads DER TLVs from a stream, counting bytes and optionally
+// feeding them to a hash.
+type derReader struct {
+	r     *bufio.Reader
+	n     int64
+	max   int64
+	h     io.Writer // nil: not hashing
+	buf   []byte
+}
+
+func (d *derReader) readByte() (byte, error) {
+	if d.n >= d.max {
+		return 0, ErrTooLarge
+	}
+	b, err := d.r.ReadByte()
+	if err != nil {
+		if err == io.EOF {
+			return 0, errBER("truncated")
+		}
+		return 0, fmt.Errorf("crl: reading: %w", err)
+	}
+	d.n++
+	if d.h != nil {
+		d.h.Write([]byte{b})
+	}
+	return b, nil
+}
+
+// header reads a tag and a definite length.
+func (d *derReader) header() (tag byte, length int64, raw []byte, err error) {
+	var hdr [6]byte
+	tag, err = d.readByte()
+	if err != nil {
+		return
+	}
+	if tag&0x1f == 0x1f {
+		return 0, 0, nil, errBER("high tag numbers are not used in CRLs")
+	}
+	hdr[0] = tag
+	l, err := d.readByte()
+	if err != nil {
+		return
+	}
+	hdr[1] = l
+	n := 2
+	switch {
+	case l < 0x80:
+		length = int64(l)
+	case l == 0x80:
+		return 0, 0, nil, errBER("indefinite length")
+	default:
+		k := int(l & 0x7f)
+		if k > 4 {
+			return 0, 0, nil, errBER("length field of %d bytes", k)
+		}
+		for range k {
+			b, err := d.readByte()
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			hdr[n] = b
+			n++
+			length = length<<8 | int64(b)
+		}
+	}
+	return tag, length, append([]byte(nil), hdr[:n]...), nil
+}
+
+// body reads length bytes into the reusable buffer.
+func (d *derReader) body(length int64, limit int) ([]byte, error) {
+	if length > int64(limit) {
+		return nil, errBER("element of %d bytes exceeds %d", length, limit)
+	}
+	if d.n+length > d.max {
+		return nil, ErrTooLarge
+	}
+	if cap(d.buf) < int(length) {
+		d.buf = make([]byte, length, max(int(length), 256))
+	}
+	b := d.buf[:length]
+	if _, err := io.ReadFull(d.r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errBER("truncated")
+		}
+		return nil, fmt.Errorf("crl: reading: %w", err)
+	}
+	d.n += length
+	if d.h != nil {
+		d.h.Write(b)
+	}
+	return b, nil
+}
+
+// element reads one whole TLV of the expected tag and returns its content.
+func (d *derReader) element(want byte, limit int, what string) ([]byte, error) {
+	tag, l, _, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	if tag != want {
+		return nil, errBER("%s: unexpected tag 0x%02x", what, tag)
+	}
+	return d.body(l, limit)
+}
+
+// Parse reads a CRL from r, calling visit for every revoked entry in
+// order, and returns its Info. The signature is not checked: call Verify
+// with the issuer's key. Parse fails on malformed or oversized input, on
+// unsupported versions, on duplicate or unknown critical entry extensions,
+// on trailing data after a DER CRL, and when visit fails.
+func Parse(r io.Reader, lim Limits, visit func(*Entry) error) (*Info, error) {
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = DefaultMaxBytes
+	}
+	if lim.MaxEntries <= 0 {
+		lim.MaxEntries = DefaultMaxEntries
+	}
+	br := bufio.NewReaderSize(r, 256<<10)
+	// Skip leading white space, then decide between DER and PEM.
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			if err == io.EOF {
+				return nil, errBER("empty input")
+			}
+			return nil, fmt.Errorf("crl: reading: %w", err)
+		}
+		if b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n' {
+			br.ReadByte()
+			continue
+		}
+		if b[0] != 0x30 {
+			der, err := decodePEM(br, lim.MaxBytes)
+			if err != nil {
+				return nil, err
+			}
+			br = bufio.NewReader(bytes.NewReader(der))
+		}
+		break
+	}
+	d := &derReader{r: br, max: lim.MaxBytes}
+	info, err := parseDER(d, lim, visit)
+	if err != nil {
+		return nil, err
+	}
+	// Nothing may follow the CertificateList.
+	if _, err := br.ReadByte(); err == nil {
+		return nil, errInvalid("trailing data after the CRL")
+	}
+	return info, nil
+}
+
+func decodePEM(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max*4/3+64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("crl: reading: %w", err)
+	}
+	if int64(len(data)) > max*4/3+32<<10 {
+		return nil, ErrTooLarge
+	}
+	rest := data
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return nil, errBER("neither DER nor a PEM encoded CRL")
+		}
+		if blk.Type == "X509 CRL" || blk.Type == "CRL" {
+			return blk.Bytes, nil
+		}
+	}
+}
+
+func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error) {
+	info := &Info{}
+	tag, outerLen, _, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	if tag != 0x30 {
+		return nil, errBER("CertificateList: not a SEQUENCE")
+	}
+	outerStart := d.n
+	info.Size = outerStart + outerLen
+	if info.Size > lim.MaxBytes {
+		return nil, ErrTooLarge
+	}
+	tag, tbsLen, tbsHdr, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	if tag != 0x30 {
+		return nil, errBER("TBSCertList: not a SEQUENCE")
+	}
+	tbsStart := d.n
+	tbsEnd := tbsStart + tbsLen
+	prefix := append([]byte(nil), tbsHdr...)
+
+	// version (optional) and signature algorithm.
+	tag, l, hdr, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	info.Version = 1
+	if tag == 0x02 {
+		v, err := d.body(l, 8)
+		if err != nil {
+			return nil, err
+		}
+		prefix = append(append(prefix, hdr...), v...)
+		switch {
+		case len(v) == 1 && v[0] == 1:
+			info.Version = 2
+		case len(v) == 1 && v[0] == 0:
+		default:
+			return nil, fmt.Errorf("crl: version %x: %w", v, assuan.ErrUnsupportedCRLVersion)
+		}
+		if tag, l, hdr, err = d.header(); err != nil {
+			return nil, err
+		}
+	}
+	if tag != 0x30 {
+		return nil, errBER("signature algorithm: not a SEQUENCE")
+	}
+	alg, err := d.body(l, 1024)
+	if err != nil {
+		return nil, err
+	}
+	info.sigAlg = append(append([]byte(nil), hdr...), alg...)
+	prefix = append(prefix, info.sigAlg...)
+	sch, err := parseSigAlg(info.sigAlg)
+	if err != nil {
+		return nil, err
+	}
+	info.scheme = sch
+	var h hash.Hash
+	if sch.hash == 0 {
+		info.scheme.buf = &bytes.Buffer{}
+		if tbsLen > 64<<20 {
+			return nil, errInvalid("Ed25519 CRLs larger than 64 MiB are not supported")
+		}
+		info.scheme.buf.Write(prefix)
+		d.h = info.scheme.buf
+	} else {
+		h = sch.hash.New()
+		h.Write(prefix)
+		d.h = h
+	}
+
+	// issuer
+	name, err := d.element(0x30, maxSmallElement, "issuer")
+	if err != nil {
+		return nil, err
+	}
+	info.RawIssuer = asn1Wrap(0x30, name)
+	if info.Issuer, err = certid.DN(info.RawIssuer); err != nil {
+		return nil, errBER("issuer name")
+	}
+	info.IssuerHash = certid.Hash(info.Issuer)
+
+	// thisUpdate, nextUpdate
+	tag, l, _, err = d.header()
+	if err != nil {
+		return nil, err
+	}
+	if info.ThisUpdate, err = d.time(tag, l); err != nil {
+		return nil, fmt.Errorf("thisUpdate: %w", err)
+	}
+	if d.n < tbsEnd {
+		if tag, l, _, err = d.header(); err != nil {
+			return nil, err
+		}
+		if tag == 0x17 || tag == 0x18 {
+			if info.NextUpdate, err = d.time(tag, l); err != nil {
+				return nil, fmt.Errorf("nextUpdate: %w", err)
+			}
+			tag, l = 0, 0
+			if d.n < tbsEnd {
+				if tag, l, _, err = d.header(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	// revokedCertificates
+	if tag == 0x30 {
+		end := d.n + l
+		if end > tbsEnd {
+			return nil, errBER("revokedCertificates overruns the TBSCertList")
+		}
+		var e Entry
+		for d.n < end {
+			if info.Entries >= lim.MaxEntries {
+				return nil, fmt.Errorf("crl: more than %d entries: %w", lim.MaxEntries, ErrTooLarge)
+			}
+			body, err := d.element(0x30, maxEntryBytes, "revoked entry")
+			if err != nil {
+				return nil, err
+			}
+			if err := parseEntry(body, &e); err != nil {
+				return nil, fmt.Errorf("entry %d: %w", info.Entries+1, err)
+			}
+			info.Entries++
+			if visit != nil {
+				if err := visit(&e); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if d.n != end {
+			return nil, errBER("revokedCertificates length mismatch")
+		}
+		tag, l = 0, 0
+		if d.n < tbsEnd {
+			if tag, l, _, err = d.header(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// crlExtensions [0] EXPLICIT
+	if tag == 0xa0 {
+		body, err := d.body(l, maxSmallElement)
+		if err != nil {
+			return nil, err
+		}
+		if err := info.parseExtensions(body); err != nil {
+			return nil, err
+		}
+	} else if tag != 0 {
+		return nil, errBER("unexpected tag 0x%02x in TBSCertList", tag)
+	}
+	if d.n != tbsEnd {
+		return nil, errBER("TBSCertList length mismatch")
+	}
+	if h != nil {
+		info.digest = h.Sum(nil)
+	} else {
+		info.digest = info.scheme.buf.Bytes()
+	}
+	d.h = nil
+
+	// signatureAlgorithm, signatureValue
+	tag, l, hdr, err = d.header()
+	if err != nil {
+		return nil, err
+	}
+	if tag != 0x30 {
+		return nil, errBER("signatureAlgorithm: not a SEQUENCE")
+	}
+	outerAlg, err := d.body(l, 1024)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(append(append([]byte(nil), hdr...), outerAlg...), info.sigAlg) {
+		return nil, errInvalid("signature algorithm differs from the one in the TBSCertList")
+	}
+	sig, err := d.element(0x03, 64<<10, "signatureValue")
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) < 2 || sig[0] != 0 {
+		return nil, errBER("signatureValue: bad BIT STRING")
+	}
+	info.signature = append([]byte(nil), sig[1:]...)
+	if d.n != outerStart+outerLen {
+		return nil, errBER("CertificateList length mismatch")
+	}
+	return info, nil
+}
+
+func asn1Wrap(tag byte, content []byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.Tag(tag), func(b *cryptobyte.Builder) { b.AddBytes(content) })
+	return b.BytesOrPanic()
+}
+
+func (d *derReader) time(tag byte, l int64) (time.Time, error) {
+	if tag != 0x17 && tag != 0x18 {
+		return time.Time{}, errBER("expected a time, got tag 0x%02x", tag)
+	}
+	b, err := d.body(l, 32)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return parseTime(tag, b)
+}
+
+func parseTime(tag byte, b []byte) (time.Time, error) {
+	s := cryptobyte.String(asn1Wrap(tag, b))
+	var t time.Time
+	var ok bool
+	if tag == 0x17 {
+		ok = s.ReadASN1UTCTime(&t)
+	} else {
+		ok = s.ReadASN1GeneralizedTime(&t)
+	}
+	if !ok {
+		return time.Time{}, errBER("malformed time %q", b)
+	}
+	return t.UTC(), nil
+}
+
+var (
+	oidReasonCode       = asn1.ObjectIdentifier{2, 5, 29, 21}
+	oidInvalidityDate   = asn1.ObjectIdentifier{2, 5, 29, 24}
+	oidCertificateIssue = asn1.ObjectIdentifier{2, 5, 29, 29}
+	oidCRLNumber        = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidAKI              = asn1.ObjectIdentifier{2, 5, 29, 35}
+)
+
+func parseEntry(body []byte, e *Entry) error {
+	s := cryptobyte.String(body)
+	var serial cryptobyte.String
+	if !s.ReadASN1(&serial, cbasn1.INTEGER) || len(serial) == 0 || len(serial) > 64 {
+		return errBER("serial number")
+	}
+	e.Serial = serial
+	var tag cbasn1.Tag
+	var tb cryptobyte.String
+	if !s.ReadAnyASN1(&tb, &tag) {
+		return errBER("revocation date")
+	}
+	t, err := parseTime(byte(tag), tb)
+	if err != nil {
+		return err
+	}
+	e.RevokedAt = t
+	e.Reason = 0
+	if s.Empty() {
+		return nil
+	}
+	var exts cryptobyte.String
+	if !s.ReadASN1(&exts, cbasn1.SEQUENCE) || !s.Empty() {
+		return errBER("entry extensions")
+	}
+	seen := 0
+	for !exts.Empty() {
+		var ext, val cryptobyte.String
+		var oid asn1.ObjectIdentifier
+		critical := false
+		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
+			!readCritical(&ext, &critical) ||
+			!ext.ReadASN1(&val, cbasn1.OCTET_STRING) || !ext.Empty() {
+			return errBER("entry extension")
+		}
+		bit := 0
+		switch {
+		case oid.Equal(oidReasonCode):
+			bit = 1
+			var code int64
+			var inner cryptobyte.String
+			if !val.ReadASN1(&inner, cbasn1.ENUM) || !val.Empty() || len(inner) != 1 {
+				return errBER("reasonCode")
+			}
+			code = int64(inner[0])
+			e.Reason = reasonFromCode(code)
+		case oid.Equal(oidInvalidityDate):
+			bit = 2
+		case oid.Equal(oidCertificateIssue):
+			bit = 4
+		default:
+			if critical {
+				return errInvalid("unknown critical entry extension %s", oid)
+			}
+			continue
+		}
+		if seen&bit != 0 {
+			return errInvalid("duplicate entry extension %s", oid)
+		}
+		seen |= bit
+	}
+	return nil
+}
+
+func (in *Info) parseExtensions(body []byte) error {
+	s := cryptobyte.String(body)
+	var exts cryptobyte.String
+	if !s.ReadASN1(&exts, cbasn1.SEQUENCE) || !s.Empty() {
+		return errBER("crlExtensions")
+	}
+	seen := map[string]bool{}
+	for !exts.Empty() {
+		var ext, val cryptobyte.String
+		var oid asn1.ObjectIdentifier
+		critical := false
+		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
+			!readCritical(&ext, &critical) ||
+			!ext.ReadASN1(&val, cbasn1.OCTET_STRING) || !ext.Empty() {
+			return errBER("CRL extension")
+		}
+		key := oid.String()
+		if seen[key] {
+			return errInvalid("duplicate CRL extension %s", key)
+		}
+		seen[key] = true
+		switch {
+		case oid.Equal(oidCRLNumber):
+			var n big.Int
+			if !val.ReadASN1Integer(&n) || !val.Empty() || n.Sign() < 0 {
+				return errBER("cRLNumber")
+			}
+			in.Number = &n
+		case oid.Equal(oidAKI):
+			if err := in.parseAKI(val); err != nil {
+				return err
+			}
+		default:
+			if critical {
+				in.UnknownCritical = append(in.UnknownCritical, key)
+			}
+		}
+	}
+	return nil
+}
+
+func (in *Info) parseAKI(val cryptobyte.String) error {
+	var seq cryptobyte.String
+	if !val.ReadASN1(&seq, cbasn1.SEQUENCE) || !val.Empty() {
+		return errBER("authorityKeyIdentifier")
+	}
+	var kid cryptobyte.String
+	var present bool
+	if !seq.ReadOptionalASN1(&kid, &present, cbasn1.Tag(0).ContextSpecific()) {
+		return errBER("authorityKeyIdentifier keyIdentifier")
+	}
+	if present {
+		in.AKIKeyID = append([]byte(nil), kid...)
+	}
+	var names cryptobyte.String
+	if !seq.ReadOptionalASN1(&names, &present, cbasn1.Tag(1).ContextSpecific().Constructed()) {
+		return errBER("authorityKeyIdentifier authorityCertIssuer")
+	}
+	if present {
+		for !names.Empty() {
+			var gn cryptobyte.String
+			var tag cbasn1.Tag
+			if !names.ReadAnyASN1(&gn, &tag) {
+				return errBER("authorityCertIssuer")
+			}
+			if tag == cbasn1.Tag(4).ContextSpecific().Constructed() {
+				dn, err := certid.DN(gn)
+				if err != nil {
+					return errBER("authorityCertIssuer name")
+				}
+				in.AKIIssuer = append(in.AKIIssuer, dn)
+			}
+		}
+	}
+	var sn cryptobyte.String
+	if !seq.ReadOptionalASN1(&sn, &present, cbasn1.Tag(2).ContextSpecific()) || !seq.Empty() {
+		return errBER("authorityKeyIdentifier serial")
+	}
+	if present {
+		in.AKISerial = append([]byte(nil), sn...)
+	}
+	return nil
+}
+
+// SerialHex formats raw serial content octets as uppercase hex.
+func SerialHex(serial []byte) string { return strings.ToUpper(hex.EncodeToString(serial)) }
+
+
+
+// readCritical reads the optional "critical BOOLEAN DEFAULT FALSE" of an
+// extension.
+func readCritical(s *cryptobyte.String, critical *bool) bool {
+	*critical = false
+	if !s.PeekASN1Tag(cbasn1.BOOLEAN) {
+		return true
+	}
+	return s.ReadASN1Boolean(critical)
+}
