@@ -1,0 +1,224 @@
+package crlcache_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/crlcache"
+)
+
+const hashA = "FFFB5A4A55F394FCB58CA797FF066E8F892C3917"
+
+func serial(i int) []byte { return []byte{byte(i >> 16), byte(i >> 8), byte(i)} }
+
+// load stores a CRL with serials [from, to) and CRL number num.
+func load(t testing.TB, c *crlcache.Cache, num string, from, to int) error {
+	t.Helper()
+	st, err := c.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := from; i < to; i++ {
+		if err := st.Add(serial(i), 2, time.Unix(1700000000, 0)); err != nil {
+			st.Abort()
+			return err
+		}
+	}
+	return st.Commit(crlcache.Meta{IssuerHash: hashA, Issuer: "CN=A", Number: num, ThisUpdate: time.Now()}, crlcache.CommitOptions{})
+}
+
+func TestStoreLookupReplace(t *testing.T) {
+	dir := t.TempDir()
+	c, err := crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, _, ok, _ := c.Lookup(hashA, serial(1)); ok {
+		t.Fatal("empty cache knows a CRL")
+	}
+	if err := load(t, c, "01", 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		serial  int
+		revoked bool
+	}{{0, true}, {99, true}, {100, false}, {5000, false}}
+	for _, tc := range cases {
+		e, rev, ok, err := c.Lookup(hashA, serial(tc.serial))
+		if err != nil || !ok || rev != tc.revoked {
+			t.Errorf("serial %d: revoked=%v ok=%v err=%v", tc.serial, rev, ok, err)
+		}
+		if rev && (e.Reason != 2 || e.RevokedAt.Unix() != 1700000000) {
+			t.Errorf("entry %+v", e)
+		}
+	}
+	// A newer CRL replaces the old one entirely.
+	if err := load(t, c, "02", 50, 150); err != nil {
+		t.Fatal(err)
+	}
+	if _, rev, _, _ := c.Lookup(hashA, serial(10)); rev {
+		t.Error("serial 10 still revoked after replacement")
+	}
+	if _, rev, _, _ := c.Lookup(hashA, serial(120)); !rev {
+		t.Error("serial 120 not revoked after replacement")
+	}
+	// Rollback to an older CRL number is refused and keeps the current CRL.
+	if err := load(t, c, "01", 0, 10); !errors.Is(err, crlcache.ErrRollback) || assuan.CodeOf(err) != assuan.ErrInvCRL {
+		t.Fatalf("rollback: %v", err)
+	}
+	// Duplicate serials are refused, in one batch or across batches.
+	if err := load(t, c, "03", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.Begin()
+	st.Add(serial(7), 0, time.Now())
+	st.Add(serial(7), 0, time.Now())
+	if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: "04"}, crlcache.CommitOptions{}); !errors.Is(err, crlcache.ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	m, _ := c.Get(hashA)
+	if m.Number != "03" || m.Entries != 10 {
+		t.Fatalf("after failed loads: %+v", m)
+	}
+	// Persistence, and a second opener fails fast.
+	if err := c.Touch(hashA, time.Unix(1800000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := crlcache.Open(dir, crlcache.Options{Timeout: 200 * time.Millisecond}); !errors.Is(err, crlcache.ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("second open did not fail fast")
+	}
+	c.Close()
+	c, err = crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, _ = c.Get(hashA)
+	if m.LastRefresh.Unix() != 1800000000 || m.Number != "03" {
+		t.Fatalf("reopened: %+v", m)
+	}
+	n := 0
+	c.ForEach(hashA, func([]byte, crlcache.Entry) error { n++; return nil })
+	if n != 10 {
+		t.Fatalf("ForEach saw %d entries", n)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := c.Lookup(hashA, serial(1)); ok || len(c.List()) != 0 {
+		t.Fatal("flush left data")
+	}
+}
+
+// TestKillMidIngest kills a process that is ingesting a big CRL at random
+// moments, 20 times; after each kill the cache must answer exactly as
+// before the ingest started.
+func TestKillMidIngest(t *testing.T) {
+	if os.Getenv("CRLCACHE_INGEST_CHILD") != "" {
+		return
+	}
+	dir := t.TempDir()
+	c, err := crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := load(t, c, "01", 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := range 20 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIngestChild$", "-test.v")
+		cmd.Env = append(os.Environ(), "CRLCACHE_INGEST_CHILD="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the child to have opened the cache, then kill it
+		// somewhere in the ingest.
+		buf := make([]byte, 64)
+		out.Read(buf)
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+
+		c, err := crlcache.Open(dir, crlcache.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("run %d: reopen: %v", run, err)
+		}
+		m, ok := c.Get(hashA)
+		if !ok || m.Number != "01" || m.Entries != 1000 {
+			// The child may have completed; that is fine only if it
+			// committed its full CRL.
+			if !(ok && m.Number == "02" && m.Entries == 600000) {
+				t.Fatalf("run %d: inconsistent meta %+v", run, m)
+			}
+			c.Close()
+			t.Logf("run %d: ingest completed before the kill", run)
+			// Restore the old CRL for the next run.
+			c, _ = crlcache.Open(dir, crlcache.Options{})
+			c.Flush()
+			load(t, c, "01", 0, 1000)
+			c.Close()
+			continue
+		}
+		for _, i := range []int{0, 999, 1000, 500000} {
+			_, rev, _, err := c.Lookup(hashA, serial(i))
+			if err != nil || rev != (i < 1000) {
+				t.Fatalf("run %d: serial %d revoked=%v err=%v", run, i, rev, err)
+			}
+		}
+		c.Close()
+	}
+}
+
+// TestIngestChild is the child process of TestKillMidIngest.
+func TestIngestChild(t *testing.T) {
+	dir := os.Getenv("CRLCACHE_INGEST_CHILD")
+	if dir == "" {
+		t.Skip("only run as a child of TestKillMidIngest")
+	}
+	c, err := crlcache.Open(dir, crlcache.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("opened " + strconv.Itoa(os.Getpid()))
+	if err := load(t, c, "02", 0, 600000); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+func BenchmarkLookup(b *testing.B) {
+	c, err := crlcache.Open(b.TempDir(), crlcache.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := load(b, c, "01", 0, 100000); err != nil {
+		b.Fatal(err)
+	}
+	s := serial(4242)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rev, _, _ := c.Lookup(hashA, s); !rev {
+			b.Fatal("not revoked")
+		}
+	}
+}
