@@ -154,7 +154,7 @@ func TestKillMidIngest(t *testing.T) {
 		// somewhere in the ingest.
 		buf := make([]byte, 64)
 		out.Read(buf)
-		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 
