@@ -54,6 +54,7 @@ const (
 	ErrCertTooYoung          Code = 102
 	ErrUnsupportedCert       Code = 103
 	ErrConfiguration         Code = 115
+	ErrWrongKeyUsage         Code = 125
 	ErrNoPolicyMatch         Code = 116
 	ErrMissingValue          Code = 128
 	ErrInvCRL                Code = 133
@@ -130,6 +131,7 @@ var codeTable = map[Code]codeInfo{
 	ErrCertTooYoung:          {"GPG_ERR_CERT_TOO_YOUNG", "Certificate too young"},
 	ErrUnsupportedCert:       {"GPG_ERR_UNSUPPORTED_CERT", "Unsupported certificate"},
 	ErrConfiguration:         {"GPG_ERR_CONFIGURATION", "Configuration error"},
+	ErrWrongKeyUsage:         {"GPG_ERR_WRONG_KEY_USAGE", "Wrong key usage"},
 	ErrNoPolicyMatch:         {"GPG_ERR_NO_POLICY_MATCH", "No policy match"},
 	ErrMissingValue:          {"GPG_ERR_MISSING_VALUE", "Missing value"},
 	ErrInvCRL:                {"GPG_ERR_INV_CRL", "Invalid CRL"},

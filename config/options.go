@@ -60,9 +60,11 @@ type Options struct {
 	DebugCacheExpiredCerts, Batch              bool
 
 	// Extensions of this implementation.
-	MaxSessions  int // concurrent sessions; further clients are refused
-	IdleTimeout  int // seconds a session may wait for its next command; 0 = none
-	ReadyTimeout int // seconds `--daemon` waits for the detached child
+	MaxSessions   int // concurrent sessions; further clients are refused
+	IdleTimeout   int // seconds a session may wait for its next command; 0 = none
+	ReadyTimeout  int // seconds `--daemon` waits for the detached child
+	MaxCRLSize    int // bytes of one CRL (after decompression)
+	MaxCRLEntries int // entries of one CRL
 }
 
 // Defaults returns the option values GnuPG 2.2.40 starts with, plus this
@@ -80,6 +82,8 @@ func Defaults() Options {
 		OCSPCurrentPeriod:   3 * 3600,
 		MaxSessions:         256,
 		IdleTimeout:         3600,
+		MaxCRLSize:          512 << 20,
+		MaxCRLEntries:       50_000_000,
 		ReadyTimeout:        10,
 	}
 }
@@ -197,6 +201,8 @@ func (o *Options) Defs() []Def {
 		{Name: "http-wrapper-program", Group: GroupOther, ArgName: "FILE", Reread: true, target: &o.HTTPWrapperProgram},
 		{Name: "max-sessions", Group: GroupOther, ArgName: "N", Help: "serve at most N sessions at once (default 256)", target: &o.MaxSessions},
 		{Name: "idle-timeout", Group: GroupOther, ArgName: "N", Help: "close a session idle for N seconds (0 = never; default 3600)", Reread: true, target: &o.IdleTimeout},
+		{Name: "max-crl-size", Group: GroupOther, ArgName: "N", Help: "refuse CRLs larger than N bytes (default 512 MiB)", Reread: true, target: &o.MaxCRLSize},
+		{Name: "max-crl-entries", Group: GroupOther, ArgName: "N", Help: "refuse CRLs with more than N entries (default 50000000)", Reread: true, target: &o.MaxCRLEntries},
 		{Name: "ready-timeout", Group: GroupOther, ArgName: "N", target: &o.ReadyTimeout},
 		{Name: "help", Short: "h", Group: GroupOther, Command: true, NoConf: true, target: &o.Help},
 		{Name: "version", Group: GroupOther, Command: true, NoConf: true, target: &o.Version},

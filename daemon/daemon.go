@@ -24,6 +24,7 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/logging"
+	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/server"
 )
 
@@ -36,6 +37,7 @@ type Daemon struct {
 	out    *logging.Output
 	stderr io.Writer
 	srv    *server.Server
+	chk    *revocation.Checker
 
 	// Notify sends a systemd notification (nil outside --supervised).
 	Notify func(state string)
@@ -89,11 +91,26 @@ func (d *Daemon) applyLevel(o *config.Options) {
 // Server returns the command server (created by Serve or ServeStdio).
 func (d *Daemon) Server() *server.Server { return d.srv }
 
-func (d *Daemon) newServer(socketPath string) {
+func (d *Daemon) newServer(socketPath string) error {
 	d.socketPath = socketPath
 	d.srv = server.New(d.loaded.Opts, server.Env{
 		Homedir: d.loaded.Homedir, ConfigFile: d.loaded.ConfigFile, SocketPath: socketPath,
 	}, d, d.Log)
+	chk, err := revocation.Open(d.loaded.Opts, d.loaded.Homedir, false, d.Log)
+	if err != nil {
+		return err
+	}
+	d.chk = chk
+	d.srv.SetChecker(chk)
+	return nil
+}
+
+// Close releases the daemon's resources (the CRL cache).
+func (d *Daemon) Close() error {
+	if d.chk != nil {
+		return d.chk.Close()
+	}
+	return nil
 }
 
 // DefaultSocketPath returns the socket path for the loaded configuration:
@@ -116,7 +133,10 @@ func (d *Daemon) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	d.newServer(path)
+	if err := d.newServer(path); err != nil {
+		return err
+	}
+	defer d.Close()
 	rw := struct {
 		io.Reader
 		io.Writer
@@ -135,7 +155,10 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 	d.mu.Lock()
 	d.ln = ln
 	d.mu.Unlock()
-	d.newServer(path)
+	if err := d.newServer(path); err != nil {
+		return err
+	}
+	defer d.Close()
 	d.Log.Info("listening on socket '" + path + "'")
 
 	sigs := make(chan os.Signal, 8)
@@ -342,6 +365,11 @@ func (d *Daemon) Reload() error {
 	d.loaded = l
 	if d.srv != nil {
 		d.srv.SetOptions(l.Opts)
+	}
+	if d.chk != nil {
+		if err := d.chk.Reconfigure(l.Opts, l.Homedir); err != nil {
+			d.Log.Error("reloading the CRL cache", "err", err)
+		}
 	}
 	return nil
 }

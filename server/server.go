@@ -16,6 +16,7 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/ldap"
+	"github.com/dirmngr/dirmngr/revocation"
 )
 
 // Version is the dirmngr version reported by GETINFO version and the
@@ -48,6 +49,7 @@ type Server struct {
 	asrv    *assuan.Server
 	started time.Time
 	stats   counters
+	chk     atomic.Pointer[revocation.Checker]
 }
 
 // New returns a Server using opts until SetOptions replaces them.
@@ -105,6 +107,7 @@ type session struct {
 	httpProxy       string // "" = as configured
 	httpProxySet    bool
 	ldapServers     []*ldap.Server
+	trusted         map[string]bool // ISTRUSTED answers of this session
 }
 
 func state(as *assuan.Session) *session {

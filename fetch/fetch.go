@@ -1,0 +1,201 @@
+// Package fetch downloads CRLs and certificates over HTTP(S) with every
+// size and time bounded: connect timeout, whole-request timeout, at most
+// two redirects and only to http/https, a body cap applied after any
+// decompression, proxies as configured, and conditional GET.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dirmngr/dirmngr/assuan"
+)
+
+// Config configures a Fetcher. Zero values get the defaults.
+type Config struct {
+	ConnectTimeout time.Duration // default 15 s
+	Timeout        time.Duration // whole request; default 5 min
+	MaxBody        int64         // default 512 MiB
+	MaxRedirects   int           // default 2
+	// Proxy is an explicit proxy URL ("" = none unless HonorEnvProxy).
+	Proxy string
+	// HonorEnvProxy uses $http_proxy / $https_proxy when Proxy is "".
+	HonorEnvProxy bool
+	// DisableHTTP refuses every fetch with "Not supported".
+	DisableHTTP bool
+	UserAgent   string
+}
+
+// Fetcher performs bounded HTTP downloads.
+type Fetcher struct {
+	cfg    Config
+	client *http.Client
+}
+
+// New returns a Fetcher for cfg.
+func New(cfg Config) *Fetcher {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 15 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 512 << 20
+	}
+	if cfg.MaxRedirects == 0 {
+		cfg.MaxRedirects = 2
+	}
+	f := &Fetcher{cfg: cfg}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout}).DialContext,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+		Proxy:                 f.proxy,
+	}
+	f.client = &http.Client{
+		Transport: tr,
+		Timeout:   cfg.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > cfg.MaxRedirects {
+				return fmt.Errorf("fetch: more than %d redirects", cfg.MaxRedirects)
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("fetch: redirect to %q refused", req.URL.Scheme)
+			}
+			return nil
+		},
+	}
+	return f
+}
+
+func (f *Fetcher) proxy(req *http.Request) (*url.URL, error) {
+	if p, ok := req.Context().Value(proxyKey{}).(string); ok {
+		if p == "" || p == "none" {
+			return nil, nil
+		}
+		return url.Parse(p)
+	}
+	if f.cfg.Proxy != "" {
+		return url.Parse(f.cfg.Proxy)
+	}
+	if f.cfg.HonorEnvProxy {
+		return http.ProxyFromEnvironment(req)
+	}
+	return nil, nil
+}
+
+type proxyKey struct{}
+
+// WithProxy returns a context whose fetches use proxy ("none" or "" for a
+// direct connection), overriding the configuration (OPTION http-proxy).
+func WithProxy(ctx context.Context, proxy string) context.Context {
+	return context.WithValue(ctx, proxyKey{}, proxy)
+}
+
+// Validators are the cache validators of a previous download.
+type Validators struct {
+	ETag         string
+	LastModified string
+}
+
+// Response is a successful download. Body must be closed.
+type Response struct {
+	Body        io.ReadCloser
+	NotModified bool // conditional GET: the resource is unchanged (Body empty)
+	Validators  Validators
+	URL         string // final URL after redirects
+}
+
+// ErrTooLarge is returned when a body exceeds MaxBody.
+var ErrTooLarge = fmt.Errorf("fetch: response body too large: %w", assuan.ErrTooLarge)
+
+// Get downloads u. HTTP errors map to gpg-error codes as GnuPG's dirmngr
+// does: any non-200 status → No data (413 → Too large); --disable-http →
+// Not supported; an unusable URL → Invalid URI.
+func (f *Fetcher) Get(ctx context.Context, u string, prev *Validators) (*Response, error) {
+	if f.cfg.DisableHTTP {
+		return nil, fmt.Errorf("fetch: HTTP disabled: %w", assuan.ErrNotSupported)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+	}
+	if f.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", f.cfg.UserAgent)
+	}
+	if prev != nil {
+		if prev.ETag != "" {
+			req.Header.Set("If-None-Match", prev.ETag)
+		}
+		if prev.LastModified != "" {
+			req.Header.Set("If-Modified-Since", prev.LastModified)
+		}
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			return nil, fmt.Errorf("fetch: %s: %w", u, assuan.Wrap(assuan.ErrTimeout, err))
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("fetch: %s: %w", u, ctx.Err())
+		}
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
+	}
+	v := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	switch {
+	case resp.StatusCode == http.StatusNotModified && prev != nil:
+		resp.Body.Close()
+		return &Response{Body: io.NopCloser(strings.NewReader("")), NotModified: true, Validators: *prev, URL: resp.Request.URL.String()}, nil
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		resp.Body.Close()
+		return nil, fmt.Errorf("fetch: '%s': http status 413: %w", u, assuan.ErrTooLarge)
+	case resp.StatusCode != http.StatusOK:
+		resp.Body.Close()
+		return nil, fmt.Errorf("fetch: error accessing '%s': http status %d: %w", u, resp.StatusCode, assuan.ErrNoData)
+	}
+	if resp.ContentLength > f.cfg.MaxBody {
+		resp.Body.Close()
+		return nil, ErrTooLarge
+	}
+	return &Response{Body: &capped{r: resp.Body, c: resp.Body, left: f.cfg.MaxBody}, Validators: v, URL: resp.Request.URL.String()}, nil
+}
+
+// capped fails the read once more than left bytes arrived (after
+// transparent decompression by net/http).
+type capped struct {
+	r    io.Reader
+	c    io.Closer
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, ErrTooLarge
+	}
+	return n, err
+}
+
+func (c *capped) Close() error { return c.c.Close() }

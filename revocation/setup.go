@@ -1,0 +1,95 @@
+package revocation
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/dirmngr/dirmngr/certstore"
+	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/crl"
+	"github.com/dirmngr/dirmngr/crlcache"
+	"github.com/dirmngr/dirmngr/fetch"
+)
+
+// SysconfDir is GnuPG's system configuration directory, home of the
+// system-wide trusted-certs and extra-certs directories.
+var SysconfDir = "/etc/gnupg"
+
+// CertDirs returns the certificate directories read for homedir, with the
+// source each one gives its certificates: the system directories first,
+// then the homedir ones.
+func CertDirs(homedir string) []struct {
+	Dir    string
+	Source certstore.Source
+} {
+	type d = struct {
+		Dir    string
+		Source certstore.Source
+	}
+	return []d{
+		{filepath.Join(SysconfDir, "trusted-certs"), certstore.Trusted},
+		{filepath.Join(SysconfDir, "extra-certs"), certstore.Extra},
+		{filepath.Join(homedir, "trusted-certs"), certstore.Trusted},
+		{filepath.Join(homedir, "extra-certs"), certstore.Extra},
+	}
+}
+
+// LoadCerts (re)fills store from the certificate directories of homedir.
+func LoadCerts(store *certstore.Store, homedir string, log *slog.Logger) {
+	store.Clear()
+	for _, d := range CertDirs(homedir) {
+		store.LoadDir(d.Dir, d.Source, log)
+	}
+}
+
+// ConfigFrom derives the checker configuration from dirmngr options.
+func ConfigFrom(o *config.Options) Config {
+	return Config{
+		Force:            o.Force,
+		IgnoreHTTPDP:     o.IgnoreHTTPDP,
+		IgnoreLDAPDP:     o.IgnoreLDAPDP,
+		IgnoreExtensions: o.IgnoreCertExtension,
+		Limits:           crl.Limits{MaxBytes: int64(o.MaxCRLSize), MaxEntries: int64(o.MaxCRLEntries)},
+	}
+}
+
+// FetchConfigFrom derives the HTTP fetcher configuration from options.
+func FetchConfigFrom(o *config.Options) fetch.Config {
+	return fetch.Config{
+		ConnectTimeout: time.Duration(o.ConnectTimeout) * time.Second,
+		MaxBody:        int64(o.MaxCRLSize),
+		Proxy:          o.HTTPProxy,
+		HonorEnvProxy:  o.HonorHTTPProxy,
+		DisableHTTP:    o.DisableHTTP,
+	}
+}
+
+// Open opens the CRL cache of homedir, loads the certificate directories
+// and returns a ready Checker.
+func Open(o *config.Options, homedir string, readOnly bool, log *slog.Logger) (*Checker, error) {
+	cache, err := crlcache.Open(filepath.Join(homedir, "crls.d"), crlcache.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("opening the CRL cache: %w", err)
+	}
+	store := certstore.New()
+	LoadCerts(store, homedir, log)
+	return New(ConfigFrom(o), cache, store, fetch.New(FetchConfigFrom(o)), log), nil
+}
+
+// Reconfigure applies new options (after SIGHUP): checker settings, the
+// fetcher, the certificate directories and the cache metadata.
+func (c *Checker) Reconfigure(o *config.Options, homedir string) error {
+	cfg := ConfigFrom(o)
+	old := c.conf()
+	cfg.Now = old.Now
+	cfg.ClockSkew = old.ClockSkew
+	c.cfgp.Store(&cfg)
+	c.fetchp.Store(fetch.New(FetchConfigFrom(o)))
+	LoadCerts(c.certs, homedir, c.log)
+	return c.cache.Reload()
+}
+
+// Close closes the CRL cache.
+func (c *Checker) Close() error { return c.cache.Close() }
