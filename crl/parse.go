@@ -148,11 +148,11 @@ var ErrTooLarge = fmt.Errorf("crl: CRL exceeds the configured limit: %w", assuan
 // derReader reads DER TLVs from a stream, counting bytes and optionally
 // feeding them to a hash.
 type derReader struct {
-	r     *bufio.Reader
-	n     int64
-	max   int64
-	h     io.Writer // nil: not hashing
-	buf   []byte
+	r   *bufio.Reader
+	n   int64
+	max int64
+	h   io.Writer // nil: not hashing
+	buf []byte
 }
 
 func (d *derReader) readByte() (byte, error) {
@@ -705,8 +705,6 @@ func (in *Info) parseAKI(val cryptobyte.String) error {
 
 // SerialHex formats raw serial content octets as uppercase hex.
 func SerialHex(serial []byte) string { return strings.ToUpper(hex.EncodeToString(serial)) }
-
-
 
 // readCritical reads the optional "critical BOOLEAN DEFAULT FALSE" of an
 // extension.
