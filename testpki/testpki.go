@@ -38,26 +38,28 @@ const (
 )
 
 var (
-	rsaOnce sync.Once
+	rsaMu   sync.Mutex
 	rsaKeys []*rsa.PrivateKey
 	rsaNext int
-	rsaMu   sync.Mutex
 )
 
-// rsaKey hands out RSA keys from a small pool generated once per process:
-// RSA key generation dominates test time otherwise.
+// rsaPool is the number of distinct RSA keys generated per process; after
+// that keys are reused round robin (RSA key generation dominates test time
+// otherwise). Certificates sharing a key share a subject key identifier.
+const rsaPool = 16
+
+// rsaKey hands out RSA keys, generating new ones until the pool is full.
 func rsaKey() *rsa.PrivateKey {
-	rsaOnce.Do(func() {
-		for range 6 {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(fmt.Sprintf("testpki: generating RSA key: %v", err))
-			}
-			rsaKeys = append(rsaKeys, k)
-		}
-	})
 	rsaMu.Lock()
 	defer rsaMu.Unlock()
+	if len(rsaKeys) < rsaPool {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(fmt.Sprintf("testpki: generating RSA key: %v", err))
+		}
+		rsaKeys = append(rsaKeys, k)
+		return k
+	}
 	k := rsaKeys[rsaNext%len(rsaKeys)]
 	rsaNext++
 	return k
@@ -132,16 +134,14 @@ type Template struct {
 	ExtraExtensions []pkix.Extension
 }
 
-var serialCounter struct {
-	sync.Mutex
-	n int64
-}
-
+// nextSerial returns a random positive 63-bit serial number, so that
+// generated certificates never collide with the small serials tests choose.
 func nextSerial() *big.Int {
-	serialCounter.Lock()
-	defer serialCounter.Unlock()
-	serialCounter.n++
-	return big.NewInt(0x1000 + serialCounter.n)
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(err)
+	}
+	return n.Add(n, new(big.Int).Lsh(big.NewInt(1), 62))
 }
 
 func (t *Template) x509(now time.Time) *x509.Certificate {
@@ -264,4 +264,13 @@ type AttributeValue struct {
 // (asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagBMPString…).
 func String(tag int, content []byte) asn1.RawValue {
 	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: tag, Bytes: content}
+}
+
+// KeyPEM returns the private key as a PKCS#8 PEM block.
+func (c *Cert) KeyPEM() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
+	if err != nil {
+		panic(fmt.Sprintf("testpki: encoding key: %v", err))
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
