@@ -131,8 +131,7 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	case "gpgconf-test", "gpgconf-versions", "shutdown":
 		return nil // --shutdown is documented to have no effect
 	case "list-crls", "load-crl", "fetch-crl", "flush":
-		fmt.Fprintf(errOut, "dirmngr: --%s is not available in this build yet\n", command)
-		return ExitError{2}
+		return runOneShot(command, loaded, loaded.Args, out, errOut)
 	}
 
 	d, err := dmdaemon.New(loaded, args, errOut)
@@ -207,6 +206,13 @@ func runDaemon(d *dmdaemon.Daemon, loaded *config.Loaded, args []string, out io.
 
 // serveOrFail reports readiness to a detaching parent, then serves.
 func serveOrFail(d *dmdaemon.Daemon, ln net.Listener, path string, ready func(error)) error {
+	if err := d.Prepare(path); err != nil {
+		d.Log.Error(err.Error())
+		if ready != nil {
+			ready(err)
+		}
+		return ExitError{2}
+	}
 	if ready != nil {
 		ready(nil)
 	}

@@ -383,7 +383,7 @@ func isOlder(m, cur *Meta) bool {
 	if m.Number != "" && cur.Number != "" {
 		a, _ := new(big.Int).SetString(m.Number, 16)
 		b, _ := new(big.Int).SetString(cur.Number, 16)
-		if a != nil && b != nil {
+		if a != nil && b != nil && a.Cmp(b) != 0 {
 			return a.Cmp(b) < 0
 		}
 	}

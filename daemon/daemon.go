@@ -105,6 +105,17 @@ func (d *Daemon) newServer(socketPath string) error {
 	return nil
 }
 
+// Prepare creates the command server and opens the CRL cache for a daemon
+// serving on socketPath; Serve calls it when it has not been called.
+// Calling it before reporting readiness lets a detaching parent see
+// start-up failures such as a locked cache.
+func (d *Daemon) Prepare(socketPath string) error {
+	if d.srv != nil {
+		return nil
+	}
+	return d.newServer(socketPath)
+}
+
 // Close releases the daemon's resources (the CRL cache).
 func (d *Daemon) Close() error {
 	if d.chk != nil {
@@ -155,7 +166,7 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 	d.mu.Lock()
 	d.ln = ln
 	d.mu.Unlock()
-	if err := d.newServer(path); err != nil {
+	if err := d.Prepare(path); err != nil {
 		return err
 	}
 	defer d.Close()

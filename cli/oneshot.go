@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/crlcache"
+	dmdaemon "github.com/dirmngr/dirmngr/daemon"
+	"github.com/dirmngr/dirmngr/logging"
+	"github.com/dirmngr/dirmngr/revocation"
+	"github.com/dirmngr/dirmngr/server"
+)
+
+// runOneShot implements --list-crls, --load-crl, --fetch-crl and --flush.
+// They work on the CRL cache directly; when a running daemon holds the
+// cache they are sent to it over its socket instead.
+func runOneShot(command string, loaded *config.Loaded, operands []string, out, errOut io.Writer) error {
+	o := loaded.Opts
+	lvl := new(slog.LevelVar)
+	dbg, _ := config.DebugLevelValue(o.DebugLevel)
+	lvl.Set(logging.Level(o.Quiet, o.Verbose, dbg))
+	log := slog.New(logging.NewHandler(logging.NewOutput(errOut), "dirmngr", false, lvl))
+	if (command == "load-crl" || command == "fetch-crl") && len(operands) == 0 {
+		fmt.Fprintf(errOut, "dirmngr: --%s needs at least one %s\n", command, map[string]string{"load-crl": "file name", "fetch-crl": "URL"}[command])
+		return ExitError{2}
+	}
+	chk, err := revocation.Open(o, loaded.Homedir, false, log)
+	if errors.Is(err, crlcache.ErrLocked) {
+		return viaDaemon(command, loaded, operands, out, errOut)
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		return ExitError{2}
+	}
+	defer chk.Close()
+	ctx := context.Background()
+	failed := false
+	switch command {
+	case "list-crls":
+		if err := server.WriteCRLList(out, chk.Cache()); err != nil {
+			fmt.Fprintf(errOut, "dirmngr: listing the CRL cache failed: %v\n", err)
+			return ExitError{2}
+		}
+	case "flush":
+		if err := chk.Cache().Flush(); err != nil {
+			fmt.Fprintf(errOut, "dirmngr: flushing the CRL cache failed: %v\n", err)
+			return ExitError{2}
+		}
+	case "load-crl":
+		for _, name := range operands {
+			if _, err := chk.LoadFile(ctx, name, nil); err != nil {
+				fmt.Fprintf(errOut, "dirmngr: processing CRL from '%s' failed: %s\n", name, errText(err))
+				failed = true
+			} else if o.Verbose > 0 {
+				fmt.Fprintf(errOut, "dirmngr: CRL from '%s' loaded\n", name)
+			}
+		}
+	case "fetch-crl":
+		for _, u := range operands {
+			if err := chk.FetchAndLoad(ctx, u, nil); err != nil {
+				fmt.Fprintf(errOut, "dirmngr: fetching CRL from '%s' failed: %s\n", u, errText(err))
+				failed = true
+			} else if o.Verbose > 0 {
+				fmt.Fprintf(errOut, "dirmngr: CRL from '%s' loaded\n", u)
+			}
+		}
+	}
+	if failed {
+		return ExitError{2}
+	}
+	return nil
+}
+
+// errText is the gpg-error text of err with its cause for the terminal.
+func errText(err error) string {
+	code := assuan.CodeOf(err)
+	return fmt.Sprintf("%s (%v)", code.Error(), err)
+}
+
+// viaDaemon sends the one-shot command to the daemon that holds the cache.
+func viaDaemon(command string, loaded *config.Loaded, operands []string, out, errOut io.Writer) error {
+	path, err := dmdaemon.DefaultSocketPath(loaded, false)
+	if err != nil {
+		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		return ExitError{2}
+	}
+	c, err := assuan.Dial(path)
+	if err != nil {
+		fmt.Fprintf(errOut, "dirmngr: the CRL cache is locked by another process and no dirmngr answers on %s: %v\n", path, err)
+		return ExitError{2}
+	}
+	defer c.Close()
+	var lines []string
+	switch command {
+	case "list-crls":
+		lines = []string{"LISTCRLS"}
+	case "flush":
+		lines = []string{"FLUSHCRLS"}
+	case "load-crl":
+		for _, f := range operands {
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				abs = f
+			}
+			lines = append(lines, "LOADCRL "+escapePlus(abs))
+		}
+	case "fetch-crl":
+		for _, u := range operands {
+			lines = append(lines, "LOADCRL --url "+escapePlus(u))
+		}
+	}
+	h := &assuan.Handlers{Data: func(p []byte) error { _, err := out.Write(p); return err }}
+	failed := false
+	for i, l := range lines {
+		if err := c.Transact(context.Background(), l, h); err != nil {
+			what := "the running dirmngr"
+			if i < len(operands) {
+				what = "'" + operands[i] + "'"
+			}
+			fmt.Fprintf(errOut, "dirmngr: %s via the running dirmngr failed for %s: %s\n", strings.ToLower(strings.Fields(l)[0]), what, assuan.CodeOf(err).Error())
+			failed = true
+		}
+	}
+	if failed {
+		return ExitError{2}
+	}
+	return nil
+}
+
+// escapePlus escapes an argument for LOADCRL: '%', '+', blanks and control
+// characters as %XX.
+func escapePlus(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' || c == '+' || c <= ' ' || c == 0x7f {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
