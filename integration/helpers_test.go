@@ -25,6 +25,8 @@ var (
 
 // TestMain removes the built programs afterwards.
 func TestMain(m *testing.M) {
+	// Race-enabled binaries otherwise sleep a second at every exit.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
