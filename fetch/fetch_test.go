@@ -1,0 +1,127 @@
+package fetch_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/fetch"
+)
+
+func server() *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Write([]byte("hello"))
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 5000)) })
+	mux.HandleFunc("/gzip-bomb", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write(make([]byte, 100000))
+		zw.Close()
+	})
+	mux.HandleFunc("/413", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(413) })
+	mux.HandleFunc("/500", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { time.Sleep(1200 * time.Millisecond) })
+	mux.HandleFunc("/r1", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ok", http.StatusFound) })
+	mux.HandleFunc("/r2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/r1", http.StatusFound) })
+	mux.HandleFunc("/r3", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/r2", http.StatusFound) })
+	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "ftp://127.0.0.1/x", http.StatusFound) })
+	return httptest.NewServer(mux)
+}
+
+func TestGet(t *testing.T) {
+	srv := server()
+	defer srv.Close()
+	f := fetch.New(fetch.Config{MaxBody: 1000, Timeout: 500 * time.Millisecond})
+	cases := []struct {
+		path string
+		body string
+		code assuan.Code // error code of Get or of reading the body
+	}{
+		{"/ok", "hello", 0},
+		{"/r1", "hello", 0},
+		{"/r2", "hello", 0},
+		{"/r3", "", assuan.ErrNoData}, // third redirect refused
+		{"/ftp", "", assuan.ErrNoData},
+		{"/missing", "", assuan.ErrNoData},
+		{"/500", "", assuan.ErrNoData},
+		{"/413", "", assuan.ErrTooLarge},
+		{"/big", "", assuan.ErrTooLarge},
+		{"/gzip-bomb", "", assuan.ErrTooLarge},
+		{"/slow", "", assuan.ErrTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := f.Get(context.Background(), srv.URL+tc.path, nil)
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if c := assuan.CodeOf(err); (err == nil && tc.code != 0) || (err != nil && c != tc.code) {
+				t.Fatalf("err %v (code %d), want code %d", err, c, tc.code)
+			}
+			if err == nil && string(body) != tc.body {
+				t.Fatalf("body %q", body)
+			}
+		})
+	}
+	for _, u := range []string{"ftp://x/y", "not a url", "http://"} {
+		if _, err := f.Get(context.Background(), u, nil); assuan.CodeOf(err) != assuan.ErrInvURI {
+			t.Errorf("%q: %v", u, err)
+		}
+	}
+}
+
+func TestConditionalAndDisabled(t *testing.T) {
+	srv := server()
+	defer srv.Close()
+	f := fetch.New(fetch.Config{})
+	resp, err := f.Get(context.Background(), srv.URL+"/ok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	v := resp.Validators
+	resp, err = f.Get(context.Background(), srv.URL+"/ok", &v)
+	if err != nil || !resp.NotModified {
+		t.Fatalf("conditional GET: %v %+v", err, resp)
+	}
+	off := fetch.New(fetch.Config{DisableHTTP: true})
+	if _, err := off.Get(context.Background(), srv.URL+"/ok", nil); assuan.CodeOf(err) != assuan.ErrNotSupported {
+		t.Fatalf("disabled: %v", err)
+	}
+}
+
+// TestProxy: the session proxy (OPTION http-proxy) routes the request.
+func TestProxy(t *testing.T) {
+	var seen string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.URL.String()
+		w.Write([]byte("via proxy"))
+	}))
+	defer proxy.Close()
+	f := fetch.New(fetch.Config{})
+	ctx := fetch.WithProxy(context.Background(), proxy.URL)
+	resp, err := f.Get(ctx, "http://crl.example.invalid/ca.crl", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, []byte("via proxy")) || seen != "http://crl.example.invalid/ca.crl" {
+		t.Fatalf("body %q, proxy saw %q", body, seen)
+	}
+}

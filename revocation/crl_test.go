@@ -1,0 +1,286 @@
+package revocation_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/certstore"
+	"github.com/dirmngr/dirmngr/crl"
+	"github.com/dirmngr/dirmngr/crlcache"
+	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/revocation"
+	"github.com/dirmngr/dirmngr/testpki"
+)
+
+type env struct {
+	chk   *revocation.Checker
+	cache *crlcache.Cache
+	certs *certstore.Store
+}
+
+func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
+	t.Helper()
+	cache, err := crlcache.Open(t.TempDir(), crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	store := certstore.New()
+	for _, c := range trusted {
+		store.Add(c.Cert, certstore.Trusted)
+	}
+	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, cache, store, fetch.New(fetch.Config{}), nil)
+	return &env{chk, cache, store}
+}
+
+// fakeAsker answers inquiries from a certificate list and a trust flag,
+// counting ISTRUSTED questions.
+type fakeAsker struct {
+	certs   []*testpki.Cert
+	trusted bool
+	asked   atomic.Int32
+}
+
+func (a *fakeAsker) SendCert(_ context.Context, pattern string) ([]byte, error) {
+	for _, c := range a.certs {
+		dn, _ := certid.DN(c.Cert.RawSubject)
+		if pattern == "/"+dn {
+			return c.DER(), nil
+		}
+	}
+	return nil, nil
+}
+
+func (a *fakeAsker) SendCertSKI(_ context.Context, keyid []byte, subject string) ([]byte, error) {
+	for _, c := range a.certs {
+		if bytes.Equal(c.Cert.SubjectKeyId, keyid) {
+			return c.DER(), nil
+		}
+	}
+	return nil, nil
+}
+
+func (a *fakeAsker) IsTrusted(context.Context, string) bool {
+	a.asked.Add(1)
+	return a.trusted
+}
+
+func TestLoadAlgorithmsAndLookup(t *testing.T) {
+	for _, kt := range []testpki.KeyType{testpki.RSA, testpki.RSAPSS, testpki.ECDSA, testpki.Ed25519} {
+		ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Alg CA", "", ""), KeyType: kt})
+		good := ca.Issue(testpki.Template{Subject: testpki.Name("good", "", ""), KeyType: testpki.ECDSA})
+		bad := ca.Issue(testpki.Template{Subject: testpki.Name("bad", "", ""), KeyType: testpki.ECDSA})
+		e := newEnv(t, ca)
+		der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour), Entries: []testpki.Entry{{Serial: bad.Cert.SerialNumber, Reason: 1}}}).Build()
+		m, err := e.chk.Load(context.Background(), bytes.NewReader(der), "mem", nil, fetch.Validators{})
+		if err != nil {
+			t.Fatalf("key type %d: %v", kt, err)
+		}
+		if m.TrustFpr != "" {
+			t.Errorf("trusted-certs root gave trust fpr %s", m.TrustFpr)
+		}
+		for _, tc := range []struct {
+			c    *testpki.Cert
+			want revocation.Status
+		}{{good, revocation.Valid}, {bad, revocation.Revoked}} {
+			st, err := e.chk.CertStatus(context.Background(), tc.c.Cert, false, nil)
+			if err != nil || st != tc.want {
+				t.Errorf("key type %d: %s: %v %v", kt, tc.c.Cert.Subject.CommonName, st, err)
+			}
+		}
+	}
+}
+
+// TestRefusalsKeepCachedCRL: every rejected CRL leaves the cached one
+// answering as before.
+func TestRefusalsKeepCachedCRL(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refusal CA", "", ""), KeyType: testpki.ECDSA})
+	other := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refusal CA", "", ""), KeyType: testpki.ECDSA})
+	victim := ca.Issue(testpki.Template{Subject: testpki.Name("victim", "", ""), KeyType: testpki.ECDSA})
+	e := newEnv(t, ca)
+	now := time.Now()
+	revoked := []testpki.Entry{{Serial: victim.Cert.SerialNumber, Reason: 1}}
+	good := (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour), Entries: revoked}).Build()
+	if _, err := e.chk.Load(context.Background(), bytes.NewReader(good), "good", nil, fetch.Validators{}); err != nil {
+		t.Fatal(err)
+	}
+	crit := testpki.Extension{ID: testpki.OIDIssuingDP, Critical: true, Value: []byte{0x30, 0x00}}
+	many := make([]testpki.Entry, 1001)
+	for i := range many {
+		many[i] = testpki.Entry{Serial: big.NewInt(int64(i + 1)), Reason: -1}
+	}
+	cases := []struct {
+		name string
+		der  []byte
+		code assuan.Code
+	}{
+		{"bad-signature", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), BadSignature: true}).Build(), assuan.ErrBadSignature},
+		{"signed-by-other-key", (&testpki.CRLSpec{Issuer: other, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), NoAKI: true}).Build(), assuan.ErrBadSignature},
+		{"unknown-critical", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Extensions: []testpki.Extension{crit}}).Build(), assuan.ErrInvCRL},
+		{"future", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(2 * time.Hour)}).Build(), assuan.ErrInvCRL},
+		{"rollback-number", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(4), NextUpdate: now.Add(time.Hour)}).Build(), assuan.ErrInvCRL},
+		{"rollback-time", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(time.Hour)}).Build(), assuan.ErrInvCRL},
+		{"duplicate-serial", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: []testpki.Entry{{Serial: big.NewInt(9), Reason: -1}, {Serial: big.NewInt(9), Reason: -1}}}).Build(), assuan.ErrInvCRL},
+		{"too-many-entries", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: many}).Build(), assuan.ErrTooLarge},
+		{"too-old", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(-time.Hour)}).Build(), assuan.ErrCRLTooOld},
+		{"truncated", good[:len(good)-10], assuan.ErrBadBER},
+		{"trailing", append(append([]byte(nil), good...), 0), assuan.ErrInvCRL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.chk.Load(context.Background(), bytes.NewReader(tc.der), tc.name, nil, fetch.Validators{})
+			if c := assuan.CodeOf(err); c != tc.code {
+				t.Fatalf("code %d (%v), want %d", c, err, tc.code)
+			}
+			m, _ := e.cache.Get(mustHash(t, victim))
+			if m.Number != "05" || m.URL != "good" || m.Flags != 0 {
+				t.Fatalf("cached CRL changed: %+v", m)
+			}
+			if st, _ := e.chk.CertStatus(context.Background(), victim.Cert, false, nil); st != revocation.Revoked {
+				t.Fatalf("victim now %v", st)
+			}
+		})
+	}
+}
+
+func mustHash(t *testing.T, c *testpki.Cert) string {
+	h, err := certid.IssuerHash(c.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestUntrustedRootAndChain: a CRL signed by an intermediate whose root is
+// not in trusted-certs is found through the client and then needs ISTRUSTED
+// on use; "not trusted" makes it unusable.
+func TestUntrustedRootAndChain(t *testing.T) {
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Chain Root", "", ""), KeyType: testpki.ECDSA})
+	inter := root.Issue(testpki.Template{Subject: testpki.Name("Chain Sub", "", ""), IsCA: true, KeyType: testpki.ECDSA})
+	leaf := inter.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	e := newEnv(t)
+	der := (&testpki.CRLSpec{Issuer: inter, NextUpdate: time.Now().Add(time.Hour)}).Build()
+	// Without a client nothing can be found.
+	if _, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", nil, fetch.Validators{}); assuan.CodeOf(err) != assuan.ErrMissingCert {
+		t.Fatalf("no client: %v", err)
+	}
+	ask := &fakeAsker{certs: []*testpki.Cert{root, inter}, trusted: true}
+	m, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", ask, fetch.Validators{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TrustFpr != root.Fingerprint() {
+		t.Fatalf("trust fpr %q, want root %s", m.TrustFpr, root.Fingerprint())
+	}
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, ask); st != revocation.Valid || ask.asked.Load() != 1 {
+		t.Fatalf("trusted: %v, asked %d", st, ask.asked.Load())
+	}
+	ask.trusted = false
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, ask); st != revocation.CantUse {
+		t.Fatalf("not trusted: %v", st)
+	}
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil); st != revocation.CantUse {
+		t.Fatalf("no client: %v", st)
+	}
+}
+
+// TestForceRefreshAndNoNextUpdate: the 30-minute force-crl-refresh rule and
+// the one-day validity of a CRL without nextUpdate.
+func TestForceRefreshAndNoNextUpdate(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refresh CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	e := newEnv(t, ca)
+	m, err := e.chk.Load(context.Background(), bytes.NewReader((&testpki.CRLSpec{Issuer: ca}).Build()), "x", nil, fetch.Validators{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m.NextUpdate.Sub(m.ThisUpdate); d != 24*time.Hour {
+		t.Errorf("no nextUpdate: valid for %v", d)
+	}
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, true, nil); st != revocation.Valid {
+		t.Errorf("just refreshed, force: %v", st)
+	}
+	e.cache.Touch(mustHash(t, leaf), time.Now().Add(-31*time.Minute))
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, true, nil); st != revocation.DontKnow {
+		t.Errorf("stale with force: %v", st)
+	}
+	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil); st != revocation.Valid {
+		t.Errorf("stale without force: %v", st)
+	}
+}
+
+// TestSingleFlight: concurrent requests for one missing CRL cause one
+// download.
+func TestSingleFlight(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Flight CA", "", ""), KeyType: testpki.ECDSA})
+	der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour)}).Build()
+	var hits atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		w.Write(der)
+	}))
+	defer srv.Close()
+	e := newEnv(t, ca)
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil)
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("%d downloads, want 1", n)
+	}
+}
+
+func TestReloadForDistributionPoints(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("DP CA", "", ""), KeyType: testpki.ECDSA})
+	der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour)}).Build()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok.crl" {
+			w.Write(der)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	e := newEnv(t, ca)
+	// All DPs are tried in order; the first success wins.
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA, CRLURLs: []string{"ftp://x/y", srv.URL + "/missing.crl", srv.URL + "/ok.crl"}})
+	if err := e.chk.ReloadFor(context.Background(), leaf.Cert, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Only failing DPs: the last error (404 → No data).
+	e2 := newEnv(t, ca)
+	leaf2 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf2", "", ""), KeyType: testpki.ECDSA, CRLURLs: []string{srv.URL + "/missing.crl"}})
+	if err := e2.chk.ReloadFor(context.Background(), leaf2.Cert, nil); assuan.CodeOf(err) != assuan.ErrNoData {
+		t.Fatalf("404: %v", err)
+	}
+	leaf3 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf3", "", ""), KeyType: testpki.ECDSA})
+	if err := e2.chk.ReloadFor(context.Background(), leaf3.Cert, nil); !errors.Is(err, assuan.ErrNoCRLKnown) {
+		t.Fatalf("no DP: %v", err)
+	}
+}
