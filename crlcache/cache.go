@@ -3,7 +3,8 @@
 // Layout (bucket → key → value):
 //
 //	"meta"        issuer hash (40 hex) → JSON Meta, one per CRL issuer
-//	"entries"     generation (8 bytes BE) → bucket: serial → reason(2)+revoked(8)
+//	"entries"     generation (8 bytes BE) → bucket: largest serial of a
+//	              block → block of up to 128 sorted entries (see block.go)
 //	"info"        "version" → "1"; "nextgen" → last generation used
 //
 // A CRL is ingested into a fresh generation bucket in batched
@@ -12,7 +13,7 @@
 // a mix, and a crash (even kill -9) mid-ingest leaves the previous CRL in
 // service: unreferenced generations are removed when the cache is opened.
 // A lookup is a read-only transaction with one seek into the issuer's
-// generation bucket.
+// generation bucket and a binary search in the block found.
 package crlcache
 
 import (
@@ -280,16 +281,13 @@ func (c *Cache) Lookup(issuerHash string, serial []byte) (e Entry, revoked, ok b
 		if b == nil {
 			return fmt.Errorf("crlcache: entries of %s missing", issuerHash)
 		}
-		v := b.Get(serial)
-		if v == nil {
+		k, v := b.Cursor().Seek(serial)
+		if k == nil {
 			return nil
 		}
-		revoked = true
-		if len(v) == 10 {
-			e.Reason = binary.BigEndian.Uint16(v)
-			e.RevokedAt = time.Unix(int64(binary.BigEndian.Uint64(v[2:])), 0).UTC()
-		}
-		return nil
+		var err error
+		e, revoked, err = blockFind(v, serial)
+		return err
 	})
 	if err != nil {
 		return Entry{}, false, false, err
@@ -310,12 +308,9 @@ func (c *Cache) ForEach(issuerHash string, fn func(serial []byte, e Entry) error
 			return fmt.Errorf("crlcache: entries of %s missing", issuerHash)
 		}
 		return b.ForEach(func(k, v []byte) error {
-			var e Entry
-			if len(v) == 10 {
-				e.Reason = binary.BigEndian.Uint16(v)
-				e.RevokedAt = time.Unix(int64(binary.BigEndian.Uint64(v[2:])), 0).UTC()
-			}
-			return fn(k, e)
+			return blockEach(v, func(serial []byte, r uint16, at int64) error {
+				return fn(serial, Entry{Reason: r, RevokedAt: time.Unix(at, 0).UTC()})
+			})
 		})
 	})
 }

@@ -222,3 +222,78 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIngest stages and commits 1M entries (ascending serials, as
+// most CAs write them).
+func BenchmarkIngest(b *testing.B) {
+	for range b.N {
+		c, err := crlcache.Open(b.TempDir(), crlcache.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, _ := c.Begin()
+		var s [4]byte
+		for i := range 1_000_000 {
+			s[0], s[1], s[2], s[3] = byte(i>>24|0x10), byte(i>>16), byte(i>>8), byte(i)
+			if err := st.Add(s[:], 2, time.Unix(1700000000, 0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := st.Commit(crlcache.Meta{IssuerHash: hashA}, crlcache.CommitOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// TestUnsortedAcrossBatches stores a CRL whose entries arrive in random
+// order over several batches (the merge path) and checks every lookup,
+// then a duplicate that only shows across batches.
+func TestUnsortedAcrossBatches(t *testing.T) {
+	c, err := crlcache.Open(t.TempDir(), crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 300_000
+	perm := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	st, _ := c.Begin()
+	for _, i := range perm {
+		if err := st.Add(serial(2*i+1), uint16(i%7), time.Unix(int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: "01"}, crlcache.CommitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2*n+2; i += 997 {
+		e, rev, _, err := c.Lookup(hashA, serial(i))
+		if err != nil || rev != (i%2 == 1) {
+			t.Fatalf("serial %d: revoked=%v err=%v", i, rev, err)
+		}
+		if rev && (e.Reason != uint16((i/2)%7) || e.RevokedAt.Unix() != int64(i/2)) {
+			t.Fatalf("serial %d: entry %+v", i, e)
+		}
+	}
+	var prev []byte
+	count := 0
+	c.ForEach(hashA, func(s []byte, _ crlcache.Entry) error {
+		if prev != nil && string(prev) >= string(s) {
+			t.Fatalf("ForEach out of order at %x", s)
+		}
+		prev = append(prev[:0], s...)
+		count++
+		return nil
+	})
+	if count != n {
+		t.Fatalf("ForEach saw %d entries, want %d", count, n)
+	}
+	st, _ = c.Begin()
+	for i := range 270_000 {
+		st.Add(serial(i), 0, time.Now())
+	}
+	st.Add(serial(5), 0, time.Now()) // duplicate of an entry in the first batch
+	if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: "02"}, crlcache.CommitOptions{}); !errors.Is(err, crlcache.ErrDuplicate) {
+		t.Fatalf("duplicate across batches: %v", err)
+	}
+}

@@ -13,26 +13,25 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 )
 
-// batchSize is the number of entries written per staging transaction.
-const batchSize = 200_000
+// batchSize is the number of entries sorted in memory and written per
+// staging transaction (about 10 MB for typical serials).
+const batchSize = 256 * 1024
 
 // Staging receives the entries of one CRL before it is switched in.
 type Staging struct {
 	c     *Cache
 	gen   uint64
 	key   []byte
-	batch []stagedEntry
+	batch []entryRef
 	arena []byte
 	n     int64
 	done  bool
-	// flushed is set once a batch has been written; only then can a
-	// serial collide with an earlier batch.
+	// maxKey is the largest serial written so far; a batch entirely above
+	// it is appended without merging (the common case: CRLs are usually
+	// sorted).
+	maxKey  []byte
 	flushed bool
-}
-
-type stagedEntry struct {
-	off, len int
-	val      [10]byte
+	buf     []byte
 }
 
 // ErrDuplicate is wrapped when a CRL lists a serial twice.
@@ -61,11 +60,20 @@ func (c *Cache) Begin() (*Staging, error) {
 
 // Add stages one revoked serial. serial is copied.
 func (s *Staging) Add(serial []byte, reason uint16, revokedAt time.Time) error {
-	e := stagedEntry{off: len(s.arena), len: len(serial)}
+	if len(serial) == 0 || len(serial) > 255 {
+		return fmt.Errorf("crlcache: serial of %d bytes: %w", len(serial), assuan.ErrInvCRL)
+	}
+	if s.arena == nil {
+		s.arena = make([]byte, 0, batchSize*8)
+		s.batch = make([]entryRef, 0, batchSize)
+	}
+	if cap(s.arena)-len(s.arena) < len(serial) {
+		// Keep earlier references valid: start a new arena.
+		s.arena = make([]byte, 0, max(batchSize*8, len(serial)))
+	}
+	off := len(s.arena)
 	s.arena = append(s.arena, serial...)
-	binary.BigEndian.PutUint16(e.val[:2], reason)
-	binary.BigEndian.PutUint64(e.val[2:], uint64(revokedAt.Unix()))
-	s.batch = append(s.batch, e)
+	s.batch = append(s.batch, entryRef{serial: s.arena[off:len(s.arena):len(s.arena)], reason: reason, at: revokedAt.Unix()})
 	s.n++
 	if len(s.batch) >= batchSize {
 		return s.flush()
@@ -80,36 +88,96 @@ func (s *Staging) flush() error {
 	if len(s.batch) == 0 {
 		return nil
 	}
-	key := func(e stagedEntry) []byte { return s.arena[e.off : e.off+e.len] }
-	slices.SortFunc(s.batch, func(a, b stagedEntry) int { return bytes.Compare(key(a), key(b)) })
+	cmp := func(a, b entryRef) int { return bytes.Compare(a.serial, b.serial) }
+	if !slices.IsSortedFunc(s.batch, cmp) {
+		slices.SortFunc(s.batch, cmp)
+	}
 	for i := 1; i < len(s.batch); i++ {
-		if bytes.Equal(key(s.batch[i-1]), key(s.batch[i])) {
-			return fmt.Errorf("%w: %X", ErrDuplicate, key(s.batch[i]))
+		if bytes.Equal(s.batch[i-1].serial, s.batch[i].serial) {
+			return fmt.Errorf("%w: %X", ErrDuplicate, s.batch[i].serial)
 		}
 	}
+	batch := s.batch
 	err := s.c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries).Bucket(s.key)
 		if b == nil {
 			return fmt.Errorf("crlcache: staging area %x vanished", s.key)
 		}
-		b.FillPercent = 0.9
-		empty := !s.flushed
-		for _, e := range s.batch {
-			k := key(e)
-			if !empty && b.Get(k) != nil {
-				return fmt.Errorf("%w: %X", ErrDuplicate, k)
-			}
-			if err := b.Put(k, e.val[:]); err != nil {
-				return err
-			}
+		if !s.flushed || bytes.Compare(batch[0].serial, s.maxKey) > 0 {
+			b.FillPercent = 1.0 // appending in key order
+			return s.putBlocks(b, batch)
 		}
-		return nil
+		return s.merge(b, batch)
 	})
+	last := batch[len(batch)-1].serial
+	if !s.flushed || bytes.Compare(last, s.maxKey) > 0 {
+		s.maxKey = append(s.maxKey[:0], last...)
+	}
 	s.batch = s.batch[:0]
 	s.arena = s.arena[:0]
 	s.flushed = true
 	if err != nil {
 		return fmt.Errorf("crlcache: staging entries: %w", err)
+	}
+	return nil
+}
+
+// putBlocks writes sorted entries as blocks keyed by their last serial.
+func (s *Staging) putBlocks(b *bolt.Bucket, es []entryRef) error {
+	for len(es) > 0 {
+		n := min(blockEntries, len(es))
+		s.buf = encodeBlock(s.buf, es[:n])
+		// bbolt keeps key and value slices until commit: copy them.
+		key := append([]byte(nil), es[n-1].serial...)
+		if err := b.Put(key, append([]byte(nil), s.buf...)); err != nil {
+			return err
+		}
+		es = es[n:]
+	}
+	return nil
+}
+
+// merge inserts a sorted batch that overlaps blocks already written.
+func (s *Staging) merge(b *bolt.Bucket, batch []entryRef) error {
+	c := b.Cursor()
+	for i := 0; i < len(batch); {
+		k, v := c.Seek(batch[i].serial)
+		if k == nil {
+			// Everything left sorts after every block.
+			return s.putBlocks(b, batch[i:])
+		}
+		j := i
+		for j < len(batch) && bytes.Compare(batch[j].serial, k) <= 0 {
+			j++
+		}
+		var old []entryRef
+		if err := blockEach(v, func(serial []byte, r uint16, at int64) error {
+			old = append(old, entryRef{serial: append([]byte(nil), serial...), reason: r, at: at})
+			return nil
+		}); err != nil {
+			return err
+		}
+		merged := make([]entryRef, 0, len(old)+j-i)
+		x, y := 0, i
+		for x < len(old) || y < j {
+			switch {
+			case y == j || (x < len(old) && bytes.Compare(old[x].serial, batch[y].serial) < 0):
+				merged = append(merged, old[x])
+				x++
+			case x == len(old) || bytes.Compare(old[x].serial, batch[y].serial) > 0:
+				merged = append(merged, batch[y])
+				y++
+			default:
+				return fmt.Errorf("%w: %X", ErrDuplicate, batch[y].serial)
+			}
+		}
+		if err := b.Delete(append([]byte(nil), k...)); err != nil {
+			return err
+		}
+		if err := s.putBlocks(b, merged); err != nil {
+			return err
+		}
+		i = j
 	}
 	return nil
 }
