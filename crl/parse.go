@@ -153,6 +153,8 @@ type derReader struct {
 	max int64
 	h   io.Writer // nil: not hashing
 	buf []byte
+	one [1]byte
+	hdr [6]byte
 }
 
 func (d *derReader) readByte() (byte, error) {
@@ -168,14 +170,16 @@ func (d *derReader) readByte() (byte, error) {
 	}
 	d.n++
 	if d.h != nil {
-		d.h.Write([]byte{b})
+		d.one[0] = b
+		d.h.Write(d.one[:])
 	}
 	return b, nil
 }
 
-// header reads a tag and a definite length.
+// header reads a tag and a definite length. raw is valid until the next
+// call.
 func (d *derReader) header() (tag byte, length int64, raw []byte, err error) {
-	var hdr [6]byte
+	hdr := &d.hdr
 	tag, err = d.readByte()
 	if err != nil {
 		return
@@ -210,7 +214,7 @@ func (d *derReader) header() (tag byte, length int64, raw []byte, err error) {
 			length = length<<8 | int64(b)
 		}
 	}
-	return tag, length, append([]byte(nil), hdr[:n]...), nil
+	return tag, length, hdr[:n], nil
 }
 
 // body reads length bytes into the reusable buffer.
@@ -532,27 +536,74 @@ func (d *derReader) time(tag byte, l int64) (time.Time, error) {
 	return parseTime(tag, b)
 }
 
+// parseTime parses the contents of a UTCTime (tag 0x17, YYMMDDHHMMSSZ) or
+// GeneralizedTime (0x18, YYYYMMDDHHMMSSZ) in their DER forms, without
+// allocating.
 func parseTime(tag byte, b []byte) (time.Time, error) {
-	s := cryptobyte.String(asn1Wrap(tag, b))
-	var t time.Time
-	var ok bool
-	if tag == 0x17 {
-		ok = s.ReadASN1UTCTime(&t)
-	} else {
-		ok = s.ReadASN1GeneralizedTime(&t)
+	num := func(p []byte) (int, bool) {
+		n := 0
+		for _, c := range p {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
 	}
-	if !ok {
+	var year int
+	var rest []byte
+	ok := true
+	switch {
+	case tag == 0x17 && len(b) == 13:
+		year, ok = num(b[:2])
+		if year < 50 {
+			year += 2000
+		} else {
+			year += 1900
+		}
+		rest = b[2:]
+	case tag == 0x18 && len(b) == 15:
+		year, ok = num(b[:4])
+		rest = b[4:]
+	default:
 		return time.Time{}, errBER("malformed time %q", b)
 	}
-	return t.UTC(), nil
+	mon, ok1 := num(rest[0:2])
+	day, ok2 := num(rest[2:4])
+	hh, ok3 := num(rest[4:6])
+	mm, ok4 := num(rest[6:8])
+	ss, ok5 := num(rest[8:10])
+	if !ok || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || rest[10] != 'Z' ||
+		mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 59 {
+		return time.Time{}, errBER("malformed time %q", b)
+	}
+	t := time.Date(year, time.Month(mon), day, hh, mm, ss, 0, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, errBER("malformed time %q", b)
+	}
+	return t, nil
+}
+
+// DER contents of the entry extension OIDs, compared without decoding.
+var (
+	rawReasonCode        = []byte{0x55, 0x1d, 0x15} // 2.5.29.21
+	rawInvalidityDate    = []byte{0x55, 0x1d, 0x18} // 2.5.29.24
+	rawCertificateIssuer = []byte{0x55, 0x1d, 0x1d} // 2.5.29.29
+)
+
+// oidText renders DER OID contents for messages.
+func oidText(der []byte) string {
+	s := cryptobyte.String(asn1Wrap(0x06, der))
+	var oid asn1.ObjectIdentifier
+	if !s.ReadASN1ObjectIdentifier(&oid) {
+		return fmt.Sprintf("%X", der)
+	}
+	return oid.String()
 }
 
 var (
-	oidReasonCode       = asn1.ObjectIdentifier{2, 5, 29, 21}
-	oidInvalidityDate   = asn1.ObjectIdentifier{2, 5, 29, 24}
-	oidCertificateIssue = asn1.ObjectIdentifier{2, 5, 29, 29}
-	oidCRLNumber        = asn1.ObjectIdentifier{2, 5, 29, 20}
-	oidAKI              = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidCRLNumber = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidAKI       = asn1.ObjectIdentifier{2, 5, 29, 35}
 )
 
 func parseEntry(body []byte, e *Entry) error {
@@ -582,17 +633,16 @@ func parseEntry(body []byte, e *Entry) error {
 	}
 	seen := 0
 	for !exts.Empty() {
-		var ext, val cryptobyte.String
-		var oid asn1.ObjectIdentifier
+		var ext, val, oid cryptobyte.String
 		critical := false
-		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
+		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) ||
 			!readCritical(&ext, &critical) ||
 			!ext.ReadASN1(&val, cbasn1.OCTET_STRING) || !ext.Empty() {
 			return errBER("entry extension")
 		}
 		bit := 0
 		switch {
-		case oid.Equal(oidReasonCode):
+		case bytes.Equal(oid, rawReasonCode):
 			bit = 1
 			var code int64
 			var inner cryptobyte.String
@@ -601,18 +651,18 @@ func parseEntry(body []byte, e *Entry) error {
 			}
 			code = int64(inner[0])
 			e.Reason = reasonFromCode(code)
-		case oid.Equal(oidInvalidityDate):
+		case bytes.Equal(oid, rawInvalidityDate):
 			bit = 2
-		case oid.Equal(oidCertificateIssue):
+		case bytes.Equal(oid, rawCertificateIssuer):
 			bit = 4
 		default:
 			if critical {
-				return errInvalid("unknown critical entry extension %s", oid)
+				return errInvalid("unknown critical entry extension %s", oidText(oid))
 			}
 			continue
 		}
 		if seen&bit != 0 {
-			return errInvalid("duplicate entry extension %s", oid)
+			return errInvalid("duplicate entry extension %s", oidText(oid))
 		}
 		seen |= bit
 	}
