@@ -1,0 +1,193 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/testpki"
+)
+
+// buildPlain builds our dirmngr without the race detector for benchmarks.
+func buildPlain(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/dirmngr")
+	cmd.Dir = filepath.Dir(filepath.Dir(file))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "dirmngr")
+}
+
+// peakRSS returns VmHWM of pid in bytes.
+func peakRSS(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+type benchResult struct {
+	load       time.Duration
+	rss        int64
+	cache      int64
+	rate1      float64
+	rate4      float64
+	loadFailed error
+}
+
+// answerer answers the inquiries of LOADCRL and ISVALID.
+func answerer(root *testpki.Cert) *assuan.Handlers {
+	return &assuan.Handlers{Inquire: func(kw, args string) ([]byte, error) {
+		switch kw {
+		case "ISTRUSTED":
+			return []byte("1"), nil
+		case "SENDCERT", "SENDCERT_SKI":
+			return root.DER(), nil
+		}
+		return []byte{}, nil
+	}}
+}
+
+func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids []string) benchResult {
+	home := newHome(b)
+	pid := startDaemon(b, prog, home)
+	sock := filepath.Join(home, "S.dirmngr")
+	var r benchResult
+	c, err := assuan.Dial(sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	r.loadFailed = c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root))
+	r.load = time.Since(start)
+	c.Close()
+	r.rss = peakRSS(pid)
+	r.cache = dirSize(filepath.Join(home, "crls.d"))
+	rate := func(conns int) float64 {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(2 * time.Second)
+		for w := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := assuan.Dial(sock)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				h := answerer(root)
+				for i := w; time.Now().Before(deadline); i += conns {
+					err := c.Transact(context.Background(), "ISVALID "+ids[i%len(ids)], h)
+					if err != nil && assuan.CodeOf(err) != assuan.ErrCertRevoked {
+						b.Errorf("ISVALID: %v", err)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load()) / 2
+	}
+	r.rate1 = rate(1)
+	r.rate4 = rate(4)
+	gca(b, home, "KILLDIRMNGR")
+	return r
+}
+
+// BenchmarkCompareGnuPG loads a big CRL (1M entries; 10M too with
+// BENCH_10M=1) into our dirmngr and GnuPG's and prints ingest time, peak
+// RSS, cache size and ISVALID rates side by side with ratios.
+func BenchmarkCompareGnuPG(b *testing.B) {
+	ours := buildPlain(b)
+	theirs := requireTool(b, "dirmngr")
+	sizes := []int{1_000_000}
+	if os.Getenv("BENCH_10M") == "1" {
+		sizes = append(sizes, 10_000_000)
+	}
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench Root CA", "Dirmngr Research", "DE")})
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			t0 := time.Now()
+			spec := &testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Count: n,
+				Gen: func(i int) testpki.Entry {
+					return testpki.Entry{Serial: big.NewInt(int64(0x10000000 + 2*i)), Reason: testpki.ReasonKeyCompromise, Time: t0.Add(-time.Hour)}
+				}}
+			crlFile := testpki.WriteFile(dir, "big.crl", spec.Build())
+			fi, _ := os.Stat(crlFile)
+			hash, _ := certid.IssuerHash(root.Issue(testpki.Template{Subject: testpki.Name("x", "", "")}).Cert)
+			var ids []string
+			for i := range 1000 {
+				// Half revoked (even offsets), half valid (odd).
+				ids = append(ids, fmt.Sprintf("%s.%X", hash, 0x10000000+(i*2*n/1000)+i%2))
+			}
+			var res [2]benchResult
+			for range b.N {
+				res[0] = measure(b, ours, root, crlFile, ids)
+				res[1] = measure(b, theirs, root, crlFile, ids)
+			}
+			for i, r := range res {
+				if r.loadFailed != nil {
+					b.Fatalf("LOADCRL failed for %s: %v", []string{"ours", "GnuPG"}[i], r.loadFailed)
+				}
+			}
+			o, g := res[0], res[1]
+			fmt.Printf("\nCRL with %d entries (%.1f MB), %s\n", n, float64(fi.Size())/1e6, runtime.GOARCH)
+			fmt.Printf("%-22s %14s %14s %10s\n", "metric", "ours", "GnuPG 2.2", "ratio")
+			row := func(name string, a, b float64, unit string, higherBetter bool) {
+				ratio := b / a
+				if higherBetter {
+					ratio = a / b
+				}
+				fmt.Printf("%-22s %12.2f%-2s %12.2f%-2s %9.2fx\n", name, a, unit, b, unit, ratio)
+			}
+			row("LOADCRL", o.load.Seconds(), g.load.Seconds(), "s", false)
+			row("peak RSS", float64(o.rss)/1e6, float64(g.rss)/1e6, "MB", false)
+			row("cache size", float64(o.cache)/1e6, float64(g.cache)/1e6, "MB", false)
+			row("ISVALID/s, 1 conn", o.rate1, g.rate1, "", true)
+			row("ISVALID/s, 4 conns", o.rate4, g.rate4, "", true)
+			fmt.Println("(ratio > 1: ours is better)")
+			b.ReportMetric(o.load.Seconds(), "load-s")
+			b.ReportMetric(float64(o.rss)/1e6, "rss-MB")
+			b.ReportMetric(o.rate1, "isvalid/s-1conn")
+			b.ReportMetric(o.rate4, "isvalid/s-4conn")
+		})
+	}
+}
