@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -41,6 +42,13 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	}
 	defer chk.Close()
 	ctx := context.Background()
+	if isTerminal(errOut) && !o.Quiet {
+		// A progress line for long loads on a terminal.
+		ctx = revocation.WithProgress(ctx, func(n int64) {
+			fmt.Fprintf(errOut, "\rdirmngr: %d entries read ...", n)
+		})
+		defer fmt.Fprint(errOut, "\r\033[K")
+	}
 	failed := false
 	switch command {
 	case "list-crls":
@@ -147,4 +155,14 @@ func escapePlus(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

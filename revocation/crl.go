@@ -267,6 +267,14 @@ func (c *Checker) LoadFile(ctx context.Context, name string, ask Asker) (*crlcac
 	return c.Load(ctx, f, name, ask, fetch.Validators{})
 }
 
+type progressKey struct{}
+
+// WithProgress returns a context whose CRL loads call fn with the number of
+// entries read so far, every 65536 entries.
+func WithProgress(ctx context.Context, fn func(entries int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
 // ErrTooOld is returned (wrapped) when the loaded CRL's nextUpdate passed.
 var ErrTooOld = fmt.Errorf("revocation: CRL too old: %w", assuan.ErrCRLTooOld)
 
@@ -284,9 +292,17 @@ func (c *Checker) Load(ctx context.Context, r io.Reader, source string, ask Aske
 			st.Abort()
 		}
 	}()
+	progress, _ := ctx.Value(progressKey{}).(func(int64))
+	var n int64
 	info, err := crl.Parse(r, c.conf().Limits, func(e *crl.Entry) error {
-		if err := ctx.Err(); err != nil {
-			return err
+		n++
+		if n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if progress != nil {
+				progress(n)
+			}
 		}
 		return st.Add(e.Serial, uint16(e.Reason), e.RevokedAt)
 	})

@@ -122,7 +122,7 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 		return err
 	}
 	ask := asker{as, st}
-	ctx := as.Context()
+	ctx := withProgress(fetchContext(as, st), as)
 	inquired := false
 	force := st.forceCRLRefresh
 	for {
@@ -183,7 +183,7 @@ func (s *Server) cmdCheckCRL(as *assuan.Session, line string) error {
 	}
 	st := state(as)
 	ask := asker{as, st}
-	ctx := as.Context()
+	ctx := withProgress(fetchContext(as, st), as)
 	status, err := chk.CertStatus(ctx, cert, st.forceCRLRefresh, ask)
 	if err != nil {
 		return err
@@ -226,9 +226,9 @@ func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {
 	stop := s.progress(as)
 	defer stop()
 	if useURL {
-		return chk.FetchAndLoad(fetchContext(as, state(as)), arg, ask)
+		return chk.FetchAndLoad(withProgress(fetchContext(as, state(as)), as), arg, ask)
 	}
-	_, err = chk.LoadFile(as.Context(), arg, ask)
+	_, err = chk.LoadFile(withProgress(as.Context(), as), arg, ask)
 	return err
 }
 
@@ -241,11 +241,23 @@ func fetchContext(as *assuan.Session, st *session) context.Context {
 	return ctx
 }
 
-// progress announces a network wait with "S PROGRESS tick ? 0 0", as
-// GnuPG does; the returned function ends the operation.
+// progress announces a network wait or a long load with "S PROGRESS tick ?
+// 0 0", as GnuPG does, at most once a second.
 func (s *Server) progress(as *assuan.Session) func() {
 	as.Status("PROGRESS", "tick ? 0 0")
 	return func() {}
+}
+
+// withProgress makes CRL loads on ctx send progress ticks on the session.
+// The loads run on the session's goroutine, so writing is safe.
+func withProgress(ctx context.Context, as *assuan.Session) context.Context {
+	last := time.Now()
+	return revocation.WithProgress(ctx, func(int64) {
+		if time.Since(last) >= time.Second {
+			last = time.Now()
+			as.Status("PROGRESS", "tick ? 0 0")
+		}
+	})
 }
 
 func (s *Server) cmdListCRLs(as *assuan.Session, _ string) error {
