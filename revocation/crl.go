@@ -248,11 +248,27 @@ func (c *Checker) fetchAndLoad(ctx context.Context, url string, ask Asker) error
 		return fmt.Errorf("revocation: no fetcher: %w", assuan.ErrNotSupported)
 	}
 	c.log.Info("fetching CRL", "url", url)
-	resp, err := f.Get(ctx, url, nil)
+	// Conditional GET when a current CRL from this URL is cached: an
+	// unchanged CRL then only counts as refreshed.
+	var prev *fetch.Validators
+	var prevHash string
+	now := c.conf().Now()
+	for _, m := range c.cache.List() {
+		if m.URL == url && m.Flags == 0 && m.NextUpdate.After(now) && (m.ETag != "" || m.LastMod != "") {
+			prev = &fetch.Validators{ETag: m.ETag, LastModified: m.LastMod}
+			prevHash = m.IssuerHash
+			break
+		}
+	}
+	resp, err := f.Get(ctx, url, prev)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.NotModified {
+		c.log.Info("CRL not modified", "url", url)
+		return c.cache.Touch(prevHash, now)
+	}
 	_, err = c.Load(ctx, resp.Body, url, ask, resp.Validators)
 	return err
 }

@@ -309,3 +309,35 @@ func BenchmarkLoad1M(b *testing.B) {
 		cache.Close()
 	}
 }
+
+// TestConditionalRefresh: a refresh of an unchanged CRL is a conditional
+// GET answered 304, which only updates the refresh time.
+func TestConditionalRefresh(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Cond CA", "", ""), KeyType: testpki.ECDSA})
+	der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour)}).Build()
+	var full, notModified atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"crl-1"` {
+			notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		full.Add(1)
+		w.Header().Set("ETag", `"crl-1"`)
+		w.Write(der)
+	}))
+	defer srv.Close()
+	e := newEnv(t, ca)
+	if err := e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil); err != nil {
+		t.Fatal(err)
+	}
+	hash := mustHash(t, ca.Issue(testpki.Template{Subject: testpki.Name("x", "", ""), KeyType: testpki.ECDSA}))
+	e.cache.Touch(hash, time.Now().Add(-time.Hour))
+	if err := e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := e.cache.Get(hash)
+	if full.Load() != 1 || notModified.Load() != 1 || time.Since(m.LastRefresh) > time.Minute {
+		t.Fatalf("full %d, 304 %d, last refresh %v", full.Load(), notModified.Load(), m.LastRefresh)
+	}
+}
