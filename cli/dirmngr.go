@@ -24,6 +24,7 @@ import (
 // ExitError carries a process exit status through cobra.
 type ExitError struct{ Code int }
 
+// Error describes the exit status.
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
 // ProgramVersion is this implementation's own version.

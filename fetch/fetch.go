@@ -183,6 +183,7 @@ type capped struct {
 	left int64
 }
 
+// Read reads from the body, failing once the cap is exceeded.
 func (c *capped) Read(p []byte) (int, error) {
 	if c.left < 0 {
 		return 0, ErrTooLarge
@@ -198,4 +199,5 @@ func (c *capped) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the body.
 func (c *capped) Close() error { return c.c.Close() }

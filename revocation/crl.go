@@ -41,6 +41,7 @@ const (
 	DontKnow               // no current CRL: fetch one
 )
 
+// String names the status for logs.
 func (s Status) String() string {
 	return [...]string{"valid", "revoked", "can't use", "don't know"}[s]
 }

@@ -42,10 +42,12 @@ type asker struct {
 	st *session
 }
 
+// SendCert asks the client for a certificate by pattern.
 func (a asker) SendCert(_ context.Context, pattern string) ([]byte, error) {
 	return a.inquireCert("SENDCERT", pattern)
 }
 
+// SendCertSKI asks the client for a certificate by subject key identifier.
 func (a asker) SendCertSKI(_ context.Context, keyid []byte, subject string) ([]byte, error) {
 	return a.inquireCert("SENDCERT_SKI", strings.ToUpper(hex.EncodeToString(keyid))+" /"+subject)
 }
@@ -277,6 +279,7 @@ type dataWriter struct {
 	err error
 }
 
+// Write sends p as D lines; the first error sticks.
 func (w *dataWriter) Write(p []byte) (int, error) {
 	if w.err == nil {
 		w.err = w.as.Data(p)
@@ -559,6 +562,7 @@ func limitReader(r interface{ Read([]byte) (int, error) }, n int) *limited {
 	return &limited{r, n}
 }
 
+// Read reads at most the remaining budget.
 func (l *limited) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errors.New("certificate too large")
