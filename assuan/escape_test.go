@@ -39,7 +39,7 @@ func TestEscapeStatusAndPlus(t *testing.T) {
 	if got := assuan.EscapeStatus("a\nb\rc"); strings.ContainsAny(got, "\r\n") || got != `a\nb\rc` {
 		t.Errorf("EscapeStatus = %q", got)
 	}
-	for _, tc := range []struct{ in, want string }{{"a+b", "a b"}, {"%2B", "+"}, {"x%20y", "x y"}} {
+	for _, tc := range []struct{ in, want string }{{"a+b", "a b"}, {"%2B", "+"}, {"x%20y", "x y"}, {"/tmp/no+such%2Bfile.crl", "/tmp/no such+file.crl"}, {"plain", "plain"}, {"%41%4a%", "AJ%"}, {"%zz", "%zz"}} {
 		if got := assuan.UnescapePlus(tc.in); got != tc.want {
 			t.Errorf("UnescapePlus(%q) = %q, want %q", tc.in, got, tc.want)
 		}

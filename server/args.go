@@ -67,28 +67,6 @@ func fingerprintFromLine(line string) (string, bool) {
 	return b.String(), true
 }
 
-// unescapePlus decodes %XX escapes and turns '+' into a blank, as dirmngr
-// does for LOOKUP patterns and LOADCRL file names.
-func unescapePlus(s string) string {
-	if !strings.ContainsAny(s, "%+") {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '+':
-			b = append(b, ' ')
-		case s[i] == '%' && i+2 < len(s) && isHex(s[i+1:i+3]):
-			v, _ := hexByte(s[i+1], s[i+2])
-			b = append(b, v)
-			i += 2
-		default:
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
 func hexByte(a, b byte) (byte, bool) {
 	h := func(c byte) byte {
 		switch {

@@ -51,19 +51,6 @@ func TestFingerprintFromLine(t *testing.T) {
 	}
 }
 
-func TestUnescapePlus(t *testing.T) {
-	for in, want := range map[string]string{
-		"/tmp/no+such%2Bfile.crl": "/tmp/no such+file.crl",
-		"plain":                   "plain",
-		"%41%4a%":                 "AJ%",
-		"%zz":                     "%zz",
-	} {
-		if got := unescapePlus(in); got != want {
-			t.Errorf("unescapePlus(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // The error details are GnuPG 2.2.40's (transcript 10-gca-session1.out).
 func TestParseISValid(t *testing.T) {
 	const h = "FFFB5A4A55F394FCB58CA797FF066E8F892C3917"

@@ -100,6 +100,16 @@ func parseCert(der []byte) (*x509.Certificate, error) {
 	return c, nil
 }
 
+// inquireCert asks the client for a certificate (INQUIRE <kw>) and parses
+// it.
+func inquireCert(as *assuan.Session, kw string, limit int) (*x509.Certificate, error) {
+	der, err := as.Inquire(kw, "", limit)
+	if err != nil {
+		return nil, err
+	}
+	return parseCert(der)
+}
+
 func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 	onlyOCSP := hasOption(line, "--only-ocsp")
 	issuerHash, serial, fpr, detail := parseISValid(skipOptions(line))
@@ -143,11 +153,7 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 		if inquired {
 			return assuan.ErrNoCRLKnown
 		}
-		der, err := as.Inquire("SENDCERT", "", maxSendCert)
-		if err != nil {
-			return err
-		}
-		cert, err := parseCert(der)
+		cert, err := inquireCert(as, "SENDCERT", maxSendCert)
 		if err != nil {
 			return err
 		}
@@ -167,11 +173,7 @@ func (s *Server) targetCert(as *assuan.Session, line string, chk *revocation.Che
 			return e.Cert, nil
 		}
 	}
-	der, err := as.Inquire("TARGETCERT", "", maxCertLen)
-	if err != nil {
-		return nil, err
-	}
-	return parseCert(der)
+	return inquireCert(as, "TARGETCERT", maxCertLen)
 }
 
 func (s *Server) cmdCheckCRL(as *assuan.Session, line string) error {
@@ -220,7 +222,7 @@ func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {
 		return err
 	}
 	useURL := hasOption(line, "--url")
-	arg := unescapePlus(skipOptions(line))
+	arg := assuan.UnescapePlus(skipOptions(line))
 	if arg == "" {
 		return assuan.NewError(assuan.ErrAssParameter, "filename or URL expected")
 	}
@@ -382,11 +384,7 @@ func (s *Server) cmdCacheCert(as *assuan.Session, _ string) error {
 	if err != nil {
 		return err
 	}
-	der, err := as.Inquire("TARGETCERT", "", maxCertLen)
-	if err != nil {
-		return err
-	}
-	cert, err := parseCert(der)
+	cert, err := inquireCert(as, "TARGETCERT", maxCertLen)
 	if err != nil {
 		return err
 	}
@@ -408,11 +406,7 @@ func (s *Server) cmdValidate(as *assuan.Session, line string) error {
 	if hasOption(line, "--tls") {
 		return assuan.ErrNotImplemented
 	}
-	der, err := as.Inquire("TARGETCERT", "", maxCertLen)
-	if err != nil {
-		return err
-	}
-	cert, err := parseCert(der)
+	cert, err := inquireCert(as, "TARGETCERT", maxCertLen)
 	if err != nil {
 		return err
 	}
@@ -445,7 +439,7 @@ func (s *Server) cmdLookup(as *assuan.Session, line string) error {
 		if single {
 			return assuan.ErrNotImplemented
 		}
-		return s.lookupURL(as, unescapePlus(strings.TrimSpace(rest)))
+		return s.lookupURL(as, assuan.UnescapePlus(strings.TrimSpace(rest)))
 	}
 	chk, err := s.checker()
 	if err != nil {
@@ -453,7 +447,7 @@ func (s *Server) cmdLookup(as *assuan.Session, line string) error {
 	}
 	var patterns []string
 	for _, p := range strings.Fields(rest) {
-		patterns = append(patterns, unescapePlus(p))
+		patterns = append(patterns, assuan.UnescapePlus(p))
 	}
 	if !cacheOnly {
 		// Only LDAP servers are consulted without --cache-only; with
