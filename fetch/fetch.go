@@ -114,6 +114,7 @@ type Response struct {
 	NotModified bool // conditional GET: the resource is unchanged (Body empty)
 	Validators  Validators
 	URL         string // final URL after redirects
+	Header      http.Header
 }
 
 // ErrTooLarge is returned when a body exceeds MaxBody.
@@ -123,6 +124,19 @@ var ErrTooLarge = fmt.Errorf("fetch: response body too large: %w", assuan.ErrToo
 // does: any non-200 status → No data (413 → Too large); --disable-http →
 // Not supported; an unusable URL → Invalid URI.
 func (f *Fetcher) Get(ctx context.Context, u string, prev *Validators) (*Response, error) {
+	return f.GetWithHeaders(ctx, u, prev, nil)
+}
+
+// StatusError is wrapped by errors about a non-200 HTTP status.
+type StatusError struct {
+	Code   int
+	Status string // e.g. "404 Not Found"
+}
+
+func (e *StatusError) Error() string { return "http status " + e.Status }
+
+// GetWithHeaders is Get with extra request headers.
+func (f *Fetcher) GetWithHeaders(ctx context.Context, u string, prev *Validators, hdr http.Header) (*Response, error) {
 	if f.cfg.DisableHTTP {
 		return nil, fmt.Errorf("fetch: HTTP disabled: %w", assuan.ErrNotSupported)
 	}
@@ -133,6 +147,11 @@ func (f *Fetcher) Get(ctx context.Context, u string, prev *Validators) (*Respons
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if f.cfg.UserAgent != "" {
 		req.Header.Set("User-Agent", f.cfg.UserAgent)
@@ -160,19 +179,19 @@ func (f *Fetcher) Get(ctx context.Context, u string, prev *Validators) (*Respons
 	switch {
 	case resp.StatusCode == http.StatusNotModified && prev != nil:
 		resp.Body.Close()
-		return &Response{Body: io.NopCloser(strings.NewReader("")), NotModified: true, Validators: *prev, URL: resp.Request.URL.String()}, nil
+		return &Response{Body: io.NopCloser(strings.NewReader("")), NotModified: true, Validators: *prev, URL: resp.Request.URL.String(), Header: resp.Header}, nil
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: '%s': http status 413: %w", u, assuan.ErrTooLarge)
+		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrTooLarge)
 	case resp.StatusCode != http.StatusOK:
 		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: error accessing '%s': http status %d: %w", u, resp.StatusCode, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
 	}
 	if resp.ContentLength > f.cfg.MaxBody {
 		resp.Body.Close()
 		return nil, ErrTooLarge
 	}
-	return &Response{Body: &capped{r: resp.Body, c: resp.Body, left: f.cfg.MaxBody}, Validators: v, URL: resp.Request.URL.String()}, nil
+	return &Response{Body: &capped{r: resp.Body, c: resp.Body, left: f.cfg.MaxBody}, Validators: v, URL: resp.Request.URL.String(), Header: resp.Header}, nil
 }
 
 // capped fails the read once more than left bytes arrived (after

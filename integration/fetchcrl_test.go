@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/testpki"
+)
+
+// fcLab is a trust-anchor directory with CAs, .info/.crl_url metadata and
+// an HTTP server for their CRLs.
+type fcLab struct {
+	dir, certs, base string
+	mu               sync.Mutex
+	files            map[string][]byte
+	mtimes           map[string]time.Time
+	serial           int
+	cas              map[string]*testpki.Cert
+}
+
+func (l *fcLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	data, ok := l.files[r.URL.Path]
+	mtime := l.mtimes[r.URL.Path]
+	l.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	// ServeContent sends Last-Modified and answers HEAD and
+	// If-Modified-Since as a static web server does.
+	http.ServeContent(w, r, r.URL.Path, mtime, bytes.NewReader(data))
+}
+
+// serve publishes data at path with a Last-Modified later than any
+// earlier version's.
+func (l *fcLab) serve(path string, data []byte) {
+	l.mu.Lock()
+	l.serial++
+	l.files[path] = data
+	l.mtimes[path] = time.Now().Add(-time.Hour).Truncate(time.Second).Add(time.Duration(l.serial) * time.Second)
+	l.mu.Unlock()
+}
+
+func newFCLab(t *testing.T) *fcLab {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &fcLab{dir: t.TempDir(), base: "http://" + ln.Addr().String(), files: map[string][]byte{}, mtimes: map[string]time.Time{}, cas: map[string]*testpki.Cert{}}
+	hs := &http.Server{Handler: l, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	l.certs = filepath.Join(l.dir, "certs")
+	os.MkdirAll(l.certs, 0o755)
+	return l
+}
+
+// addCA creates a CA; style "info" writes <name>.pem + <name>.info, style
+// "crl_url" writes <hash>.0 + <hash>.crl_url and returns the hash.
+func (l *fcLab) addCA(t *testing.T, name, style string, kt testpki.KeyType, info string) string {
+	t.Helper()
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name(name, "Test", "NL"), KeyType: kt})
+	l.cas[name] = ca
+	switch style {
+	case "info":
+		testpki.WriteFile(l.certs, name+".pem", ca.PEM())
+		testpki.WriteFile(l.certs, name+".info", []byte(info))
+		return name
+	default:
+		h, _ := certid.SubjectHash(ca.Cert.RawSubject)
+		testpki.WriteFile(l.certs, h+".0", ca.PEM())
+		testpki.WriteFile(l.certs, h+".crl_url", []byte(info))
+		return h
+	}
+}
+
+func (l *fcLab) crl(name string, number int64, this, next time.Time, n int) []byte {
+	var es []testpki.Entry
+	for i := range n {
+		es = append(es, testpki.Entry{Serial: big.NewInt(int64(1000 + i)), Reason: i%3 - 1, Time: this})
+	}
+	return (&testpki.CRLSpec{Issuer: l.cas[name], Number: big.NewInt(number), ThisUpdate: this, NextUpdate: next, Entries: es}).Build()
+}
+
+type fcResult struct {
+	code   int
+	lines  []string
+	files  map[string][]byte
+	states map[string]map[string]string
+}
+
+// runFC runs a fetch-crl program on the lab with its own output and state
+// directories (reused across calls with the same tag).
+func (l *fcLab) runFC(t *testing.T, prog, tag string, extra ...string) fcResult {
+	t.Helper()
+	out := filepath.Join(l.dir, tag, "out")
+	state := filepath.Join(l.dir, tag, "state")
+	confd := filepath.Join(l.dir, "conf.d")
+	os.MkdirAll(out, 0o755)
+	os.MkdirAll(state, 0o755)
+	os.MkdirAll(confd, 0o755)
+	conf := filepath.Join(l.dir, "fetch-crl.conf")
+	if _, err := os.Stat(conf); err != nil {
+		os.WriteFile(conf, []byte("# test configuration\n"), 0o644)
+	}
+	args := append([]string{"-c", conf, "--cfgdir", confd, "-l", l.certs, "-o", out, "-s", state}, extra...)
+	cmd := exec.Command(prog, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC", "http_proxy=", "HTTP_PROXY=")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stdout
+	err := cmd.Run()
+	res := fcResult{files: map[string][]byte{}, states: map[string]map[string]string{}}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", prog, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if line != "" {
+			res.lines = append(res.lines, strings.ReplaceAll(line, filepath.Join(l.dir, tag), "<TAG>"))
+		}
+	}
+	filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(out, p)
+			res.files[rel] = b
+		}
+		return nil
+	})
+	ents, _ := os.ReadDir(state)
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(state, e.Name()))
+		kv := map[string]string{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				kv[k] = v
+			}
+		}
+		res.states[e.Name()] = kv
+	}
+	return res
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// compareFC asserts the same exit code, the same output files with the
+// same bytes, and equivalent state files.
+func compareFC(t *testing.T, what string, ours, perl fcResult) {
+	t.Helper()
+	if a, b := strings.Join(ours.lines, "\n"), strings.Join(perl.lines, "\n"); a != b {
+		t.Errorf("%s: output differs\n%s", what, diff(b, a))
+	}
+	if ours.code != perl.code {
+		t.Errorf("%s: exit %d, Perl fetch-crl %d\n ours: %q\n perl: %q", what, ours.code, perl.code, ours.lines, perl.lines)
+	}
+	if a, b := strings.Join(keys(ours.files), " "), strings.Join(keys(perl.files), " "); a != b {
+		t.Errorf("%s: files\n ours: %s\n perl: %s", what, a, b)
+	}
+	for name, b := range perl.files {
+		if o, ok := ours.files[name]; ok && !bytes.Equal(o, b) {
+			t.Errorf("%s: %s differs (%d bytes ours, %d Perl)", what, name, len(o), len(b))
+		}
+	}
+	if a, b := strings.Join(keys(ours.states), " "), strings.Join(keys(perl.states), " "); a != b {
+		t.Errorf("%s: state files\n ours: %s\n perl: %s", what, a, b)
+	}
+	for name, ps := range perl.states {
+		os := ours.states[name]
+		for _, k := range []string{"alias", "index", "b64data", "lastupdate", "nextupdate", "sha1fp", "sourceurl", "sum", "lastmod"} {
+			if os[k] != ps[k] {
+				t.Errorf("%s: state %s key %s: ours %.60q, Perl %.60q", what, name, k, os[k], ps[k])
+			}
+		}
+		for _, k := range keys(ps) {
+			if _, ok := os[k]; !ok {
+				t.Errorf("%s: state %s lacks key %s", what, name, k)
+			}
+		}
+	}
+}
+
+func perlFetchCRL(t *testing.T) string {
+	p := requireTool(t, "fetch-crl")
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("perl missing")
+	}
+	return p
+}
+
+// TestFetchCRLMatchesPerl runs Debian's Perl fetch-crl and ours on the same
+// generated trust-anchor directory and compares exit codes, output files
+// (names and bytes) and state files, over a sequence of runs.
+func TestFetchCRLMatchesPerl(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	perl := perlFetchCRL(t)
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	l.addCA(t, "TestCAOne", "info", testpki.RSA, fmt.Sprintf("alias = TestCAOne\nstatus = accredited:classic\ncrl_url = %s/missing-ca1.crl;%s/ca1.crl\n", l.base, l.base))
+	two := l.addCA(t, "TestCATwo", "crl_url", testpki.RSA, fmt.Sprintf("# old style\n%s/ca2.pem\n", l.base))
+	l.addCA(t, "TestCAThree", "info", testpki.ECDSA, fmt.Sprintf("alias = TestCAThree\nstatus = discontinued\ncrl_url.0 = %s/ca3.crl\ncrl_url.1 = %s/ca3b.crl\n", l.base, l.base))
+	testpki.WriteFile(l.certs, "policy-igtf-classic.info", []byte("alias = policy-igtf-classic\nrequires = TestCAOne\n"))
+	l.serve("/ca1.crl", l.crl("TestCAOne", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 100))
+	l.serve("/ca2.pem", testpki.PEM(l.crl("TestCATwo", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 5)))
+	l.serve("/ca3.crl", l.crl("TestCAThree", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 3))
+	l.serve("/ca3b.crl", testpki.PEM(l.crl("TestCAThree", 2, now.Add(-time.Hour), now.Add(48*time.Hour), 0)))
+	_ = two
+
+	steps := []struct {
+		name  string
+		setup func()
+		args  []string
+	}{
+		{"first-run", nil, []string{"-v"}},
+		{"second-run-cached", nil, nil},
+		{"all-formats", nil, []string{"--format", "pem", "--format", "der", "--format", "openssl"}},
+		{"single-mode", nil, []string{"--define", "opensslmode=single"}},
+		{"rollback", func() {
+			l.serve("/ca1.crl", l.crl("TestCAOne", 0, now.Add(-3*time.Hour), now.Add(48*time.Hour), 1))
+		}, nil},
+		{"bad-signature", func() {
+			spec := &testpki.CRLSpec{Issuer: l.cas["TestCAOne"], Number: big.NewInt(3), ThisUpdate: now, NextUpdate: now.Add(48 * time.Hour), BadSignature: true}
+			l.serve("/ca1.crl", spec.Build())
+		}, []string{"--define", "rcmode=differentiated"}},
+		{"expired", func() {
+			l.serve("/ca1.crl", l.crl("TestCAOne", 4, now.Add(-72*time.Hour), now.Add(-time.Hour), 1))
+		}, nil},
+		{"404-past-grace", func() {
+			l.mu.Lock()
+			delete(l.files, "/ca1.crl")
+			l.mu.Unlock()
+		}, []string{"-a", "0", "--define", "rcmode=differentiated"}},
+	}
+	for _, st := range steps {
+		if st.setup != nil {
+			st.setup()
+		}
+		o := l.runFC(t, ours, "ours", st.args...)
+		p := l.runFC(t, perl, "perl", st.args...)
+		compareFC(t, st.name, o, p)
+		if testing.Verbose() {
+			t.Logf("%s: ours %d %q\n perl %d %q", st.name, o.code, o.lines, p.code, p.lines)
+		}
+	}
+}
