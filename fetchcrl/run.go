@@ -152,11 +152,11 @@ type taRun struct {
 }
 
 type verified struct {
-	pem    []byte // content of the OpenSSL-format file
-	der    []byte
-	info   *crl.Info
-	raw    []byte // downloaded bytes (state b64data)
-	source string
+	pem                 []byte // content of the OpenSSL-format file
+	der                 []byte
+	info                *crl.Info
+	raw                 []byte // downloaded bytes (state b64data)
+	source              string
 	lastMod, freshUntil int64
 	etag                string
 }
@@ -575,7 +575,9 @@ func (t *taRun) clampFreshness(v *verified) {
 	}
 }
 
-func perlTime(sec int64) string { return time.Unix(sec, 0).UTC().Format("Mon Jan _2 15:04:05 2006") + " UTC" }
+func perlTime(sec int64) string {
+	return time.Unix(sec, 0).UTC().Format("Mon Jan _2 15:04:05 2006") + " UTC"
+}
 
 // write installs every verified index in every format; it returns whether
 // all writes succeeded.
