@@ -237,6 +237,9 @@ func TestFetchCRLMatchesPerl(t *testing.T) {
 		{"second-run-cached", nil, nil},
 		{"all-formats", nil, []string{"--format", "pem", "--format", "der", "--format", "openssl"}},
 		{"single-mode", nil, []string{"--define", "opensslmode=single"}},
+		{"prepend-postpend", nil, []string{"--define", "prepend_url=" + l.base + "/mirror/@ALIAS@.r@R@", "--define", "postpend_url=" + l.base + "/ca1.crl"}},
+		{"quiet", nil, []string{"-q"}},
+		{"parallel", nil, []string{"-p", "2"}},
 		{"rollback", func() {
 			l.serve("/ca1.crl", l.crl("TestCAOne", 0, now.Add(-3*time.Hour), now.Add(48*time.Hour), 1))
 		}, nil},
@@ -263,5 +266,39 @@ func TestFetchCRLMatchesPerl(t *testing.T) {
 		if testing.Verbose() {
 			t.Logf("%s: ours %d %q\n perl %d %q", st.name, o.code, o.lines, p.code, p.lines)
 		}
+	}
+}
+
+// TestFetchCRLNSSMatchesPerl imports the CRLs into NSS databases with both
+// programs and compares what crlutil lists.
+func TestFetchCRLNSSMatchesPerl(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	perl := perlFetchCRL(t)
+	certutil := requireTool(t, "certutil")
+	crlutil := requireTool(t, "crlutil")
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	l.addCA(t, "NSSCA", "info", testpki.RSA, fmt.Sprintf("alias = NSSCA\ncrl_url = %s/nss.crl\n", l.base))
+	l.serve("/nss.crl", l.crl("NSSCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 10))
+	var listings [2]string
+	for i, prog := range []string{ours, perl} {
+		tag := []string{"ours", "perl"}[i]
+		db := filepath.Join(l.dir, tag, "out")
+		os.MkdirAll(db, 0o755)
+		if out, err := exec.Command(certutil, "-N", "-d", "sql:"+db, "--empty-password").CombinedOutput(); err != nil {
+			t.Fatalf("certutil -N: %v\n%s", err, out)
+		}
+		res := l.runFC(t, prog, tag, "--format", "nss", "--define", "nonssverify=1")
+		if res.code != 0 {
+			t.Fatalf("%s: exit %d: %q", tag, res.code, res.lines)
+		}
+		out, err := exec.Command(crlutil, "-L", "-d", "sql:"+db).CombinedOutput()
+		if err != nil {
+			t.Fatalf("crlutil -L: %v\n%s", err, out)
+		}
+		listings[i] = string(out)
+	}
+	if listings[0] != listings[1] || !strings.Contains(listings[0], "CRL") {
+		t.Errorf("NSS listings differ:\n--- ours\n%s--- perl\n%s", listings[0], listings[1])
 	}
 }
