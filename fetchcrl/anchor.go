@@ -172,9 +172,14 @@ func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
 			if u == "" {
 				continue
 			}
-			switch strings.ToLower(strings.SplitN(u, ":", 2)[0]) {
+			scheme, _, _ := strings.Cut(u, "://")
+			switch strings.ToLower(scheme) {
 			case "http", "https", "file":
-				urls = append(urls, u)
+				if urlRE.MatchString(u) {
+					urls = append(urls, u)
+					break
+				}
+				fallthrough
 			default:
 				log.Verbose(0, "URL %s in %s unsupported, ignored", u, filepath.Base(path))
 			}
