@@ -77,7 +77,10 @@ func parseTinyLine(line, name string, lineNo int, sect *string, t Tiny, warn fun
 	if trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';' {
 		return nil
 	}
-	if loc := inlineComment.FindStringIndex(line); loc != nil {
+	if strings.IndexByte(line, ';') < 0 {
+		// fast path: no inline comment possible (state files carry long
+		// base64 lines)
+	} else if loc := inlineComment.FindStringIndex(line); loc != nil {
 		if warn != nil {
 			warn(fmt.Sprintf("%s line %d: text after \" ; \" is a comment and was ignored: %q", name, lineNo, strings.TrimSpace(line[loc[0]:])))
 		}

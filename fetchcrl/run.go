@@ -798,6 +798,9 @@ func (t *taRun) saveState() bool {
 		p := t.statePath(i)
 		var buf bytes.Buffer
 		WriteSection(&buf, t.a.Alias, st)
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, buf.Bytes()) {
+			continue // unchanged
+		}
 		tmp := p + ".tmp"
 		if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
 			// An unwritable statedir is silently skipped, as in fetch-crl.

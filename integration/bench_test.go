@@ -191,3 +191,65 @@ func BenchmarkCompareGnuPG(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFetchCRLCompare runs our fetch-crl and Debian's Perl fetch-crl
+// on 50 CAs with 10k-entry CRLs: a first run and a cached rerun, with
+// parallelism 0 and 4, and prints the times side by side.
+func BenchmarkFetchCRLCompare(b *testing.B) {
+	dir := b.TempDir()
+	oursBin := filepath.Join(dir, "fetch-crl")
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", oursBin, "./cmd/fetch-crl")
+	cmd.Dir = filepath.Dir(filepath.Dir(file))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	perl := requireTool(b, "fetch-crl")
+	if os.Getenv("BENCH_FETCHCRL_OURS_ONLY") == "1" {
+		perl = oursBin
+	}
+	l := newFCLabB(b)
+	now := time.Now().Truncate(time.Second)
+	for i := range 50 {
+		name := fmt.Sprintf("PerfCA%02d", i+1)
+		l.addCAB(name, fmt.Sprintf("alias = %s\ncrl_url = %s/%s.crl\n", name, l.base, name))
+		l.serve("/"+name+".crl", l.crl(name, 1, now.Add(-time.Hour), now.Add(48*time.Hour), 10000))
+	}
+	type result struct{ first, cached time.Duration }
+	run := func(prog, tag string, p int) result {
+		out := filepath.Join(l.dir, tag, "out")
+		state := filepath.Join(l.dir, tag, "state")
+		os.RemoveAll(filepath.Join(l.dir, tag))
+		os.MkdirAll(out, 0o755)
+		os.MkdirAll(state, 0o755)
+		conf := filepath.Join(l.dir, "empty.conf")
+		os.WriteFile(conf, []byte("\n"), 0o644)
+		confd := filepath.Join(l.dir, "confd")
+		os.MkdirAll(confd, 0o755)
+		var r result
+		for k := range 2 {
+			start := time.Now()
+			c := exec.Command(prog, "-c", conf, "--cfgdir", confd, "-l", l.certs, "-o", out, "-s", state, "-p", strconv.Itoa(p))
+			if o, err := c.CombinedOutput(); err != nil {
+				b.Fatalf("%s: %v\n%s", prog, err, o)
+			}
+			if k == 0 {
+				r.first = time.Since(start)
+			} else {
+				r.cached = time.Since(start)
+			}
+		}
+		return r
+	}
+	for range b.N {
+		fmt.Printf("\nfetch-crl: 50 CAs x 10000 entries\n%-24s %10s %12s %8s\n", "case", "ours", "Perl 3.0.22", "ratio")
+		for _, p := range []int{0, 4} {
+			o := run(oursBin, "ours", p)
+			g := run(perl, "perl", p)
+			fmt.Printf("%-24s %9.2fs %11.2fs %7.1fx\n", fmt.Sprintf("first run, -p %d", p), o.first.Seconds(), g.first.Seconds(), g.first.Seconds()/o.first.Seconds())
+			fmt.Printf("%-24s %9.2fs %11.2fs %7.1fx\n", fmt.Sprintf("cached rerun, -p %d", p), o.cached.Seconds(), g.cached.Seconds(), g.cached.Seconds()/o.cached.Seconds())
+			b.ReportMetric(o.first.Seconds(), fmt.Sprintf("first-p%d-s", p))
+			b.ReportMetric(o.cached.Seconds(), fmt.Sprintf("cached-p%d-s", p))
+		}
+	}
+}

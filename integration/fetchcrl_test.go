@@ -54,7 +54,9 @@ func (l *fcLab) serve(path string, data []byte) {
 	l.mu.Unlock()
 }
 
-func newFCLab(t *testing.T) *fcLab {
+func newFCLab(t *testing.T) *fcLab { return newFCLabB(t) }
+
+func newFCLabB(t testing.TB) *fcLab {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,8 +73,12 @@ func newFCLab(t *testing.T) *fcLab {
 
 // addCA creates a CA; style "info" writes <name>.pem + <name>.info, style
 // "crl_url" writes <hash>.0 + <hash>.crl_url and returns the hash.
+// addCAB adds an IGTF-style RSA CA (<name>.pem + <name>.info).
+func (l *fcLab) addCAB(name, info string) {
+	l.addCA(nil, name, "info", testpki.RSA, info)
+}
+
 func (l *fcLab) addCA(t *testing.T, name, style string, kt testpki.KeyType, info string) string {
-	t.Helper()
 	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name(name, "Test", "NL"), KeyType: kt})
 	l.cas[name] = ca
 	switch style {
