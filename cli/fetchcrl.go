@@ -36,6 +36,7 @@ const fetchCRLHelp = fetchCRLUsage + `
       --nosymlinks       ignore metadata files that are symbolic links
       --inet6glue        accepted for compatibility (IPv6 works natively)
       --dirmngr socket   also load every new CRL into the dirmngr on socket
+      --clean [-n]       remove <hash>.rN files of no known CA (-n: list only)
    -v --verbose          more verbose (repeatable)
    -q --quiet            quiet (-qq overrides noquiet)
    -d --debug            accepted for compatibility
@@ -48,7 +49,7 @@ type fetchCRLFlags struct {
 	f                                         fetchcrl.Flags
 	infodir, cadir, statedir, output          string
 	httptimeout, parallelism, aging, randomwt int
-	help, version                             bool
+	help, version, clean, dryRun              bool
 }
 
 // NewFetchCRLCommand returns the fetch-crl command.
@@ -84,6 +85,8 @@ func NewFetchCRLCommand() *cobra.Command {
 	fs.CountVarP(&o.f.Verbose, "verbose", "v", "verbose")
 	fs.CountVarP(&o.f.Quiet, "quiet", "q", "quiet")
 	fs.CountVarP(&o.f.Debug, "debug", "d", "debug")
+	fs.BoolVar(&o.clean, "clean", false, "remove orphaned CRL files")
+	fs.BoolVarP(&o.dryRun, "dryrun", "n", false, "with --clean: only list")
 	fs.BoolVarP(&o.help, "help", "h", false, "help")
 	fs.BoolVarP(&o.version, "version", "V", false, "version")
 	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprintln(c.OutOrStdout(), fetchCRLHelp) })
@@ -185,6 +188,13 @@ func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 	r := &fetchcrl.Runner{Cfg: cfg, Log: log}
 	if isTerminal(errOut) && verbosity >= 0 && out != io.Writer(errOut) {
 		r.Out = errOut
+	}
+	if o.clean {
+		fetchcrl.Clean(cfg, o.dryRun, log.Global())
+		if code := log.ExitStatus(cfg["_"]["rcmode"]); code != 0 {
+			return ExitError{code}
+		}
+		return nil
 	}
 	if code := r.Run(context.Background(), args); code != 0 {
 		return ExitError{code}

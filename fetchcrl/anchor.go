@@ -195,8 +195,9 @@ func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
 
 // caFiles finds the CA certificates of an anchor: for index 0, 1, … the
 // first catemplate name that exists in cadir; it stops when nothing is
-// found or the same file repeats.
-func caFiles(a *Anchor, set map[string]string) []string {
+// found or the same file repeats. hash expands @HASH@ (the CRL issuer's
+// subject hash; fetch-crl 3 failed to parse it from OpenSSL 3).
+func caFiles(a *Anchor, set map[string]string, hash string) []string {
 	cadir := set["cadir"]
 	templates := urlSplit.Split(strings.ReplaceAll(set["catemplate"], "\x01", ";"), -1)
 	var out []string
@@ -206,7 +207,10 @@ func caFiles(a *Anchor, set map[string]string) []string {
 			if t == "" {
 				continue
 			}
-			n := expand(t, map[string]string{"@R@": strconv.Itoa(idx), "@ALIAS@": a.Alias, "@ANCHORNAME@": a.Name})
+			if strings.Contains(t, "@HASH@") && hash == "" {
+				continue
+			}
+			n := expand(t, map[string]string{"@R@": strconv.Itoa(idx), "@ALIAS@": a.Alias, "@ANCHORNAME@": a.Name, "@HASH@": hash})
 			p := filepath.Join(cadir, n)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				found = p

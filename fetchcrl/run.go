@@ -178,20 +178,18 @@ func (r *Runner) anchor(ctx context.Context, metafile string, buffered bool) *Si
 	log.errs, log.retrErrs = pre.errs, pre.retrErrs
 	t := &taRun{r: r, a: a, set: set, log: log}
 	t.loadState()
-	t.cas = caFiles(a, set)
-	if len(t.cas) == 0 {
-		log.Err("Cannot find any CA for %s in %s", a.Alias, set["cadir"])
+	// With @HASH@ in catemplate the CA is found from the CRL's issuer,
+	// so it is looked up after the download (in retrieve).
+	if !strings.Contains(set["catemplate"], "@HASH@") && !t.findCAs("") {
 		r.count(0, 0, 1)
 		return log
-	}
-	for i, c := range t.cas {
-		log.Verbose(3, "Added CA file %d: %s", i, c)
 	}
 	if !t.retrieve(ctx) {
 		r.count(0, 0, 1)
 		return log
 	}
 	written := t.write()
+	t.removeStale()
 	if !t.saveState() {
 		return log
 	}
@@ -291,6 +289,15 @@ func (t *taRun) retrieve(ctx context.Context) bool {
 			continue
 		}
 		t.log.Verbose(4, "Got %d bytes of data (sum=%d)", len(data), perlSum(data))
+		if t.cas == nil {
+			h := crlIssuerHash(data)
+			if h == "" {
+				t.log.Verbose(3, "Inferred CA template HASH failed for %s", t.a.Alias)
+			}
+			if !t.findCAs(h) {
+				return false
+			}
+		}
 		ver, problems := t.verify(i, data)
 		if ver == nil {
 			if len(problems) > 0 {
@@ -306,6 +313,33 @@ func (t *taRun) retrieve(ctx context.Context) bool {
 		t.crls[i] = ver
 	}
 	return true
+}
+
+// findCAs looks the CA files up (hash: the CRL issuer's subject hash for
+// @HASH@ templates).
+func (t *taRun) findCAs(hash string) bool {
+	t.cas = caFiles(t.a, t.set, hash)
+	if len(t.cas) == 0 {
+		t.log.Err("Cannot find any CA for %s in %s", t.a.Alias, t.set["cadir"])
+		return false
+	}
+	for i, c := range t.cas {
+		t.log.Verbose(3, "Added CA file %d: %s", i, c)
+	}
+	return true
+}
+
+// crlIssuerHash returns the subject hash of a downloaded CRL's issuer.
+func crlIssuerHash(data []byte) string {
+	info, err := crl.Parse(bytes.NewReader(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))), crl.Limits{}, nil)
+	if err != nil {
+		return ""
+	}
+	h, err := certid.SubjectHash(info.RawIssuer)
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // perlSum is unpack("%32C*", data) % 65535, fetch-crl's state checksum.

@@ -308,3 +308,84 @@ func TestFetchCRLNSSMatchesPerl(t *testing.T) {
 		t.Errorf("NSS listings differ:\n--- ours\n%s--- perl\n%s", listings[0], listings[1])
 	}
 }
+
+// TestFetchCRLImprovements covers what fetch-crl 3 gets wrong: @HASH@
+// templates with OpenSSL 3, CRLF PEM, stale .rN files when the CRL count
+// drops, --clean keeping dual-mode old-hash files, --define key= unsetting,
+// and feeding a running dirmngr.
+func TestFetchCRLImprovements(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	h := l.addCA(t, "HashCA", "crl_url", testpki.RSA, l.base+"/hash.pem\n")
+	l.serve("/hash.pem", bytes.ReplaceAll(testpki.PEM(l.crl("HashCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 2)), []byte("\n"), []byte("\r\n")))
+	l.addCA(t, "Multi", "info", testpki.ECDSA, fmt.Sprintf("alias = Multi\ncrl_url.0 = %s/m0.crl\ncrl_url.1 = %s/m1.crl\n", l.base, l.base))
+	l.serve("/m0.crl", l.crl("Multi", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 1))
+	l.serve("/m1.crl", l.crl("Multi", 2, now.Add(-time.Hour), now.Add(48*time.Hour), 1))
+	multiHash, _ := certid.SubjectHash(l.cas["Multi"].Cert.RawSubject)
+
+	res := l.runFC(t, ours, "imp", "--define", "catemplate=@HASH@.0;@ALIAS@.pem")
+	if res.code != 0 {
+		t.Fatalf("@HASH@ + CRLF PEM: exit %d %q", res.code, res.lines)
+	}
+	for _, f := range []string{h + ".r0", multiHash + ".r0", multiHash + ".r1"} {
+		if _, ok := res.files[f]; !ok {
+			t.Errorf("missing %s in %v", f, keys(res.files))
+		}
+	}
+	// The CRL count drops to one: the .r1 files and state go.
+	testpki.WriteFile(l.certs, "Multi.info", []byte(fmt.Sprintf("alias = Multi\ncrl_url = %s/m0.crl\n", l.base)))
+	res = l.runFC(t, ours, "imp")
+	if _, ok := res.files[multiHash+".r1"]; ok || res.code != 0 {
+		t.Errorf("stale %s.r1 kept (exit %d)", multiHash, res.code)
+	}
+	if _, ok := res.states["Multi.1.state"]; ok {
+		t.Error("stale Multi.1.state kept")
+	}
+	// --clean removes orphans but keeps the old-hash file of a hash-named CA.
+	out := filepath.Join(l.dir, "imp", "out")
+	testpki.WriteFile(out, "deadbeef.r0", []byte("orphan"))
+	oldHash := certid.SubjectHashOld(l.cas["HashCA"].Cert.RawSubject)
+	if _, ok := res.files[oldHash+".r0"]; !ok {
+		t.Fatalf("dual mode did not write %s.r0", oldHash)
+	}
+	res = l.runFC(t, ours, "imp", "--clean", "-v")
+	if _, ok := res.files["deadbeef.r0"]; ok || res.code != 0 {
+		t.Errorf("--clean kept the orphan (exit %d, %q)", res.code, res.lines)
+	}
+	if _, ok := res.files[oldHash+".r0"]; !ok {
+		t.Errorf("--clean removed the old-hash CRL %s.r0", oldHash)
+	}
+	// --define key= unsets a configured toggle.
+	conf := filepath.Join(l.dir, "fetch-crl.conf")
+	os.WriteFile(conf, []byte("nowarnings\n"), 0o644)
+	l.mu.Lock()
+	delete(l.files, "/m0.crl")
+	l.mu.Unlock()
+	res = l.runFC(t, ours, "imp", "--define", "nocache=1")
+	if strings.Contains(strings.Join(res.lines, "\n"), "WARN") {
+		t.Errorf("nowarnings ignored: %q", res.lines)
+	}
+	res = l.runFC(t, ours, "imp", "--define", "nowarnings=", "--define", "nocache=1")
+	if !strings.Contains(strings.Join(res.lines, "\n"), "WARN CRL retrieval for Multi failed") {
+		t.Errorf("--define nowarnings= did not unset: %q", res.lines)
+	}
+	os.WriteFile(conf, []byte("# test configuration\n"), 0o644)
+	l.serve("/m0.crl", l.crl("Multi", 3, now.Add(-time.Minute), now.Add(48*time.Hour), 1))
+
+	// Feed a running dirmngr: the new CRL lands in its cache.
+	daemon := bin(t, "dirmngr")
+	home := newHome(t)
+	os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
+	testpki.WriteFile(filepath.Join(home, "trusted-certs"), "multi.crt", l.cas["Multi"].DER())
+	startDaemon(t, daemon, home)
+	res = l.runFC(t, ours, "imp", "--dirmngr", filepath.Join(home, "S.dirmngr"))
+	if res.code != 0 {
+		t.Fatalf("--dirmngr run: %d %q", res.code, res.lines)
+	}
+	list := gca(t, home, "LISTCRLS")
+	if !strings.Contains(list, "CN=Multi,O=Test,C=NL") {
+		t.Errorf("dirmngr was not fed:\n%s", list)
+	}
+	gca(t, home, "KILLDIRMNGR")
+}
