@@ -87,8 +87,8 @@ func (l *Log) Global() *Sink { return &Sink{l: l} }
 
 func (s *Sink) emit(prefix, msg string) {
 	line := msg
-	if s.l.qualified {
-		line = prefix + msg
+	if s.l.qualified || !s.l.direct {
+		line = prefix + msg // cache and syslog lines keep the prefixes
 	}
 	if s.buffered {
 		s.buf = append(s.buf, line)

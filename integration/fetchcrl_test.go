@@ -208,6 +208,13 @@ func compareFC(t *testing.T, what string, ours, perl fcResult) {
 	}
 }
 
+func first1(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
 func perlFetchCRL(t *testing.T) string {
 	p := requireTool(t, "fetch-crl")
 	if _, err := exec.LookPath("perl"); err != nil {
@@ -245,6 +252,11 @@ func TestFetchCRLMatchesPerl(t *testing.T) {
 		{"single-mode", nil, []string{"--define", "opensslmode=single"}},
 		{"prepend-postpend", nil, []string{"--define", "prepend_url=" + l.base + "/mirror/@ALIAS@.r@R@", "--define", "postpend_url=" + l.base + "/ca1.crl"}},
 		{"quiet", nil, []string{"-q"}},
+		{"logmode-direct", nil, []string{"-v", "--define", "logmode=direct"}},
+		{"logmode-cache", nil, []string{"-v", "--define", "logmode=cache"}},
+		{"unknown-option", nil, []string{"--bogus"}},
+		{"anchor-by-name", nil, []string{"TestCAOne", "-v"}},
+		{"missing-anchor", nil, []string{"NoSuchCA"}},
 		{"parallel", nil, []string{"-p", "2"}},
 		{"rollback", func() {
 			l.serve("/ca1.crl", l.crl("TestCAOne", 0, now.Add(-3*time.Hour), now.Add(48*time.Hour), 1))
@@ -268,6 +280,14 @@ func TestFetchCRLMatchesPerl(t *testing.T) {
 		}
 		o := l.runFC(t, ours, "ours", st.args...)
 		p := l.runFC(t, perl, "perl", st.args...)
+		if st.name == "unknown-option" {
+			// Only the exit code and the first line are comparable: the
+			// help texts differ.
+			if o.code != p.code || len(o.lines) == 0 || len(p.lines) == 0 || o.lines[0] != p.lines[0] {
+				t.Errorf("unknown option: ours %d %q, Perl %d %q", o.code, first1(o.lines), p.code, first1(p.lines))
+			}
+			continue
+		}
 		compareFC(t, st.name, o, p)
 		if testing.Verbose() {
 			t.Logf("%s: ours %d %q\n perl %d %q", st.name, o.code, o.lines, p.code, p.lines)
@@ -388,4 +408,46 @@ func TestFetchCRLImprovements(t *testing.T) {
 		t.Errorf("dirmngr was not fed:\n%s", list)
 	}
 	gca(t, home, "KILLDIRMNGR")
+}
+
+// TestFetchCRLStateInterchange: a site can switch implementations in
+// either direction without a cold start, and postexec hooks get
+// fetch-crl's argument lists.
+func TestFetchCRLStateInterchange(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	perl := perlFetchCRL(t)
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	l.addCA(t, "SwapCA", "info", testpki.RSA, fmt.Sprintf("alias = SwapCA\ncrl_url = %s/swap.crl\n", l.base))
+	l.serve("/swap.crl", l.crl("SwapCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 20))
+	hook := filepath.Join(l.dir, "hook.sh")
+	os.WriteFile(hook, []byte("#!/bin/sh\necho \"$@\" >> \"$0.log\"\n"), 0o755)
+	conf := filepath.Join(l.dir, "fetch-crl.conf")
+	os.WriteFile(conf, []byte("postexec = "+hook+"\n[SwapCA]\npostexec = "+hook+"\n"), 0o644)
+	var runs []fcResult
+	for _, prog := range []string{perl, ours, perl, ours} {
+		runs = append(runs, l.runFC(t, prog, "shared", "-v"))
+	}
+	for i, r := range runs {
+		if r.code != 0 {
+			t.Errorf("run %d: exit %d %q", i, r.code, r.lines)
+		}
+	}
+	for i := 1; i < len(runs); i++ {
+		for name, b := range runs[0].files {
+			if !bytes.Equal(runs[i].files[name], b) {
+				t.Errorf("run %d: %s changed", i, name)
+			}
+		}
+		if runs[i].states["SwapCA.0.state"]["b64data"] != runs[0].states["SwapCA.0.state"]["b64data"] {
+			t.Errorf("run %d: state data differs", i)
+		}
+	}
+	log, _ := os.ReadFile(hook + ".log")
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	// Per run: the anchor hook, then the global hook.
+	if len(lines) != 8 || lines[0] != lines[2] || lines[1] != lines[3] ||
+		!strings.HasPrefix(lines[0], "v1 ta SwapCA ") || !strings.HasPrefix(lines[1], "v1 global ") {
+		t.Errorf("postexec calls differ between implementations:\n%s", log)
+	}
 }
