@@ -273,6 +273,8 @@ func TestFetchCRLMatchesPerl(t *testing.T) {
 			delete(l.files, "/ca1.crl")
 			l.mu.Unlock()
 		}, []string{"-a", "0", "--define", "rcmode=differentiated"}},
+		{"noretrievalerrors", nil, []string{"-a", "0", "--define", "rcmode=noretrievalerrors"}},
+		{"within-grace", nil, []string{"-a", "24"}},
 	}
 	for _, st := range steps {
 		if st.setup != nil {
@@ -449,5 +451,53 @@ func TestFetchCRLStateInterchange(t *testing.T) {
 	if len(lines) != 8 || lines[0] != lines[2] || lines[1] != lines[3] ||
 		!strings.HasPrefix(lines[0], "v1 ta SwapCA ") || !strings.HasPrefix(lines[1], "v1 global ") {
 		t.Errorf("postexec calls differ between implementations:\n%s", log)
+	}
+}
+
+// TestFetchCRLHTTPOptions: user_agent, cache_control_request and
+// http_proxy reach the wire; a per-anchor noerrors does not leak to the
+// next anchor (fetch-crl 3 bug B6).
+func TestFetchCRLHTTPOptions(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	l.addCA(t, "AgentCA", "info", testpki.ECDSA, fmt.Sprintf("alias = AgentCA\ncrl_url = %s/agent.crl\n", l.base))
+	l.serve("/agent.crl", l.crl("AgentCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 1))
+	var mu sync.Mutex
+	var seen []string
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String()+" UA="+r.UserAgent()+" CC="+r.Header.Get("Cache-Control"))
+		mu.Unlock()
+		l.ServeHTTP(w, r)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go proxy.Serve(ln)
+	defer proxy.Close()
+	conf := filepath.Join(l.dir, "fetch-crl.conf")
+	os.WriteFile(conf, []byte("cache_control_request = 600\nhttp_proxy = http://"+ln.Addr().String()+"/\n[AgentCA]\nuser_agent = MyAgent/1.0\n"), 0o644)
+	res := l.runFC(t, ours, "http")
+	if res.code != 0 {
+		t.Fatalf("exit %d %q", res.code, res.lines)
+	}
+	mu.Lock()
+	got := strings.Join(seen, "\n")
+	mu.Unlock()
+	if !strings.Contains(got, "GET "+l.base+"/agent.crl UA=MyAgent/1.0 CC=max-age=600") {
+		t.Errorf("proxy saw %q", got)
+	}
+
+	// noerrors on one anchor does not hide the next anchor's error.
+	l.addCA(t, "QuietCA", "info", testpki.ECDSA, fmt.Sprintf("alias = QuietCA\ncrl_url = %s/quiet.crl\n", l.base))
+	l.addCA(t, "ZLoudCA", "info", testpki.ECDSA, fmt.Sprintf("alias = ZLoudCA\ncrl_url = %s/loud.crl\n", l.base))
+	l.serve("/quiet.crl", (&testpki.CRLSpec{Issuer: l.cas["QuietCA"], ThisUpdate: now, NextUpdate: now.Add(time.Hour), BadSignature: true}).Build())
+	os.WriteFile(conf, []byte("[QuietCA]\nnoerrors\n"), 0o644)
+	res = l.runFC(t, ours, "http", "-a", "0")
+	all := strings.Join(res.lines, "\n")
+	if res.code != 1 || strings.Contains(all, "ERROR CRL verification failed for QuietCA") || !strings.Contains(all, "ERROR CRL retrieval for ZLoudCA failed, CRL not updated") {
+		t.Errorf("noerrors leak: exit %d\n%s", res.code, all)
 	}
 }
