@@ -12,6 +12,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/ftptest"
 )
 
 func server() *httptest.Server {
@@ -125,5 +126,26 @@ func TestProxy(t *testing.T) {
 	resp.Body.Close()
 	if !bytes.Equal(body, []byte("via proxy")) || seen != "http://crl.example.invalid/ca.crl" {
 		t.Fatalf("body %q, proxy saw %q", body, seen)
+	}
+}
+
+func TestGetFTP(t *testing.T) {
+	srv, err := ftptest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Put("/pub/ca.crl", []byte("crl bytes"))
+	f := fetch.New(fetch.Config{MaxBody: 100})
+	b, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/pub/ca.crl")
+	if err != nil || string(b) != "crl bytes" {
+		t.Fatalf("GetFTP: %q %v", b, err)
+	}
+	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/missing.crl"); assuan.CodeOf(err) != assuan.ErrNoData {
+		t.Fatalf("missing file: %v", err)
+	}
+	srv.Put("/big", make([]byte, 1000))
+	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/big"); assuan.CodeOf(err) != assuan.ErrTooLarge {
+		t.Fatalf("oversized: %v", err)
 	}
 }

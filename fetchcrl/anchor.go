@@ -174,7 +174,7 @@ func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
 			}
 			scheme, _, _ := strings.Cut(u, "://")
 			switch strings.ToLower(scheme) {
-			case "http", "https", "file":
+			case "http", "https", "ftp", "file":
 				if urlRE.MatchString(u) {
 					urls = append(urls, u)
 					break

@@ -437,6 +437,18 @@ func (t *taRun) httpGet(ctx context.Context, u string, timeout int, st state) ([
 		cfg.Proxy = proxy
 	}
 	f := fetch.New(cfg)
+	if strings.HasPrefix(strings.ToLower(u), "ftp:") {
+		b, err := f.GetFTP(ctx, u)
+		if err != nil {
+			var se *fetch.StatusError
+			if errors.As(err, &se) {
+				return nil, verified{}, &statusError{se.Status}
+			}
+			return nil, verified{}, errors.New(shortNetError(err))
+		}
+		now := t.r.Now().Unix()
+		return b, verified{source: u, lastMod: now, freshUntil: now}, nil
+	}
 	var prev *fetch.Validators
 	if st["b64data"] != "" && (st["lastmod"] != "" || st["etag"] != "") {
 		prev = &fetch.Validators{ETag: st["etag"]}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/ftptest"
 	"github.com/dirmngr/dirmngr/testpki"
 )
 
@@ -499,5 +500,34 @@ func TestFetchCRLHTTPOptions(t *testing.T) {
 	all := strings.Join(res.lines, "\n")
 	if res.code != 1 || strings.Contains(all, "ERROR CRL verification failed for QuietCA") || !strings.Contains(all, "ERROR CRL retrieval for ZLoudCA failed, CRL not updated") {
 		t.Errorf("noerrors leak: exit %d\n%s", res.code, all)
+	}
+}
+
+// TestFetchCRLFTP fetches over ftp:// with both implementations.
+func TestFetchCRLFTP(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	perl := perlFetchCRL(t)
+	srv, err := ftptest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	l.addCA(t, "FtpCA", "info", testpki.RSA, "alias = FtpCA\ncrl_url = ftp://"+srv.Addr+"/pub/ftp.crl\n")
+	srv.Put("/pub/ftp.crl", l.crl("FtpCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 3))
+	o := l.runFC(t, ours, "ours", "-v")
+	p := l.runFC(t, perl, "perl", "-v")
+	t.Logf("ours %q\nperl %q", o.lines, p.lines)
+	if o.code != 0 || p.code != 0 {
+		t.Fatalf("exit ours %d %q, Perl %d %q", o.code, o.lines, p.code, p.lines)
+	}
+	if strings.Join(keys(o.files), " ") != strings.Join(keys(p.files), " ") {
+		t.Fatalf("files: ours %v, Perl %v", keys(o.files), keys(p.files))
+	}
+	for name, b := range p.files {
+		if !bytes.Equal(o.files[name], b) {
+			t.Errorf("%s differs", name)
+		}
 	}
 }
