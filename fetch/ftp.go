@@ -156,5 +156,3 @@ func (c *ftpConn) readLine() (string, error) {
 		}
 	}
 }
-
-
