@@ -299,3 +299,29 @@ func (o *Options) Commands() []string {
 	}
 	return cmds
 }
+
+// Value renders the option's value in o (the Options the Def was taken
+// from): "" for an unset string or list, a number, or for flags "" when off
+// and "1" when on.
+func (d Def) Value() string {
+	switch p := d.target.(type) {
+	case *bool:
+		if *p {
+			return "1"
+		}
+		return ""
+	case *int:
+		return strconv.Itoa(*p)
+	case *string:
+		return *p
+	case *[]string:
+		return strings.Join(*p, ",")
+	}
+	return ""
+}
+
+// IsFlag reports whether the option takes no argument.
+func (d Def) IsFlag() bool {
+	_, ok := d.target.(*bool)
+	return ok || d.Name == "verbose"
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dirmngr/dirmngr/config"
+)
+
+// roffEscape escapes text for roff.
+func roffEscape(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\e`)
+	s = strings.ReplaceAll(s, "-", `\-`)
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+		s = `\&` + s
+	}
+	return s
+}
+
+// DirmngrManPage renders dirmngr(8) from the option table that also
+// drives --help and the parser, plus hand-written sections.
+func DirmngrManPage(date string) []byte {
+	o := config.Defaults()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, ".TH DIRMNGR 8 %q \"dirmngr %s (GnuPG %s compatible)\" \"System Administration\"\n", date, ProgramVersion, "2.2.40")
+	b.WriteString(".SH NAME\ndirmngr \\- CRL and OCSP daemon for gpgsm (GnuPG dirmngr compatible)\n")
+	b.WriteString(".SH SYNOPSIS\n.B dirmngr\n[\\fIoptions\\fR] [\\fIcommand\\fR [\\fIargs\\fR]]\n")
+	b.WriteString(".SH DESCRIPTION\n" + roffEscape(dirmngrDescription) + "\n")
+	group := ""
+	for _, d := range o.Defs() {
+		if d.Help == "" {
+			continue
+		}
+		if d.Group != group {
+			group = d.Group
+			fmt.Fprintf(&b, ".SH %s\n", strings.ToUpper(roffEscape(group)))
+		}
+		b.WriteString(".TP\n")
+		name := `\fB\-\-` + roffEscape(d.Name) + `\fR`
+		if d.Short != "" {
+			name = `\fB\-` + d.Short + `\fR, ` + name
+		}
+		if d.ArgName != "" {
+			name += ` \fI` + roffEscape(d.ArgName) + `\fR`
+		}
+		b.WriteString(name + "\n")
+		help := roffEscape(d.Help)
+		if v := d.Value(); v != "" && !d.IsFlag() && !d.Command {
+			help += " (default: " + roffEscape(v) + ")"
+		}
+		if d.Reread {
+			help += ". Re\\-read on SIGHUP."
+		}
+		b.WriteString(help + "\n")
+	}
+	b.WriteString(dirmngrManTail)
+	return b.Bytes()
+}
+
+const dirmngrDescription = `dirmngr manages and downloads certificate revocation lists (CRLs) for X.509 certificates, answers OCSP checks and looks up certificates, for gpgsm and dirmngr-client. It speaks GnuPG's Assuan protocol on a Unix socket (--daemon, --supervised) or on stdin/stdout (--server, the default), with the same commands, inquiries, status lines and error numbers as GnuPG 2.2.40's dirmngr, so gpgsm uses it unchanged: put "dirmngr-program /path/to/this/dirmngr" in gpgsm.conf. Options are read from <homedir>/dirmngr.conf (one "option [value]" per line, # comments), then from the command line.`
+
+const dirmngrManTail = `.SH FILES
+.TP
+.I <homedir>/dirmngr.conf
+Configuration (homedir: \fB\-\-homedir\fR, $GNUPGHOME or ~/.gnupg).
+.TP
+.I <homedir>/crls.d/crls.db
+The CRL cache (bbolt). Only one process opens it; the one-shot commands
+(\fB\-\-list\-crls\fR, \fB\-\-load\-crl\fR, \fB\-\-fetch\-crl\fR, \fB\-\-flush\fR) go through
+the running daemon when it holds the cache.
+.TP
+.IR /etc/gnupg/trusted\-certs ", " <homedir>/trusted\-certs
+Root certificates trusted for CRL signers (DER or PEM, .crt/.der/.pem). A CRL whose
+chain ends elsewhere is confirmed with the client (INQUIRE ISTRUSTED) on use.
+.TP
+.IR /etc/gnupg/extra\-certs ", " <homedir>/extra\-certs
+Intermediate and other certificates preloaded into the certificate cache.
+.TP
+.I S.dirmngr
+The socket, at the path \fBgpgconf \-\-list\-dirs dirmngr\-socket\fR prints for the homedir.
+.SH SIGNALS
+.TP
+.B SIGHUP
+Re\-read the configuration, reload the certificate directories (as RELOADDIRMNGR).
+.TP
+.B SIGTERM
+Stop accepting connections and exit when the last session ends; the third SIGTERM exits at once.
+.TP
+.B SIGINT
+Exit immediately.
+.TP
+.BR SIGUSR1 ", " SIGUSR2
+Log statistics.
+.SH EXAMPLES
+.nf
+dirmngr \-\-daemon                        # start, print DIRMNGR_INFO
+gpg\-connect\-agent \-\-dirmngr 'GETINFO version' /bye
+dirmngr \-\-list\-crls
+dirmngr \-\-fetch\-crl http://crl.example.org/ca.crl
+.fi
+.SH SEE ALSO
+.BR dirmngr\-client (1),
+.BR gpgsm (1),
+.BR fetch\-crl (8)
+`
+
+// FlagsManPage renders a man page for a cobra command from its flags.
+func FlagsManPage(cmd *cobra.Command, section, date, description, tail string) []byte {
+	var b bytes.Buffer
+	name := cmd.Name()
+	fmt.Fprintf(&b, ".TH %s %s %q \"dirmngr %s\" \"User Commands\"\n", strings.ToUpper(roffEscape(name)), section, date, ProgramVersion)
+	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", roffEscape(name), roffEscape(cmd.Short))
+	fmt.Fprintf(&b, ".SH SYNOPSIS\n.B %s\n%s\n", roffEscape(name), roffEscape(strings.TrimPrefix(cmd.Use, name+" ")))
+	fmt.Fprintf(&b, ".SH DESCRIPTION\n%s\n", roffEscape(strings.ReplaceAll(description, "\n", " ")))
+	b.WriteString(".SH OPTIONS\n")
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		b.WriteString(".TP\n")
+		n := `\fB\-\-` + roffEscape(f.Name) + `\fR`
+		if f.Shorthand != "" {
+			n = `\fB\-` + f.Shorthand + `\fR, ` + n
+		}
+		if f.Value.Type() != "bool" && f.Value.Type() != "count" {
+			n += ` \fI` + strings.ToUpper(f.Value.Type()) + `\fR`
+		}
+		b.WriteString(n + "\n" + roffEscape(f.Usage) + "\n")
+	})
+	b.WriteString(tail)
+	return b.Bytes()
+}
+
+// ClientManPage renders dirmngr-client(1).
+func ClientManPage(date string) []byte {
+	cmd := NewClientCommand()
+	return FlagsManPage(cmd, "1", date, cmd.Long, `.SH EXIT STATUS
+0 the certificate is valid (or the operation succeeded), 1 it is revoked or failed
+validation, 2 any other error.
+.SH INQUIRIES
+dirmngr\-client answers TARGETCERT and SENDCERT with the certificates of the invocation,
+and ISTRUSTED by asking gpg\-agent (S.gpg\-agent next to the dirmngr socket) whether the
+root is in its trust list.
+.SH SEE ALSO
+.BR dirmngr (8)
+`)
+}
+
+// ConfExample renders dirmngr.conf.example: every option that may appear
+// in dirmngr.conf, grouped as in --help, with its default and help text,
+// commented out.
+func ConfExample() []byte {
+	o := config.Defaults()
+	var b bytes.Buffer
+	b.WriteString(`# dirmngr.conf.example — every option of dirmngr that dirmngr.conf accepts.
+#
+# Copy to <homedir>/dirmngr.conf (homedir: --homedir, $GNUPGHOME or ~/.gnupg).
+# Syntax: one "option [value]" per line, without the leading "--"; lines
+# starting with "#" are comments. Unknown options are warned about and skipped.
+# Options marked (SIGHUP) take effect on "gpgconf --reload dirmngr" as well.
+# Every line below is commented out and shows the default.
+`)
+	group := ""
+	for _, d := range o.Defs() {
+		if d.Command || d.NoConf {
+			continue
+		}
+		if d.Group != group {
+			group = d.Group
+			fmt.Fprintf(&b, "\n## %s\n", group)
+		}
+		help := d.Help
+		if help == "" {
+			help = "(accepted for compatibility with GnuPG; see dirmngr(8))"
+		}
+		if d.Reread {
+			help += " (SIGHUP)"
+		}
+		fmt.Fprintf(&b, "\n# %s\n", help)
+		switch v := d.Value(); {
+		case d.IsFlag():
+			fmt.Fprintf(&b, "#%s\n", d.Name)
+		case v == "":
+			arg := d.ArgName
+			if arg == "" {
+				arg = "VALUE"
+			}
+			fmt.Fprintf(&b, "#%s %s\n", d.Name, arg)
+		default:
+			fmt.Fprintf(&b, "#%s %s\n", d.Name, v)
+		}
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dirmngr/dirmngr/config"
+)
+
+// manDate is fixed so that the generated pages are reproducible.
+const manDate = "2026-11-25"
+
+// TestGeneratedDocs keeps docs/dirmngr.8, docs/dirmngr-client.1 and
+// dirmngr.conf.example equal to what the option tables generate
+// (UPDATE_GOLDEN=1 rewrites them), so they cannot drift from --help.
+func TestGeneratedDocs(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		gen  []byte
+	}{
+		{"../docs/dirmngr.8", DirmngrManPage(manDate)},
+		{"../docs/dirmngr-client.1", ClientManPage(manDate)},
+		{"../dirmngr.conf.example", ConfExample()},
+	} {
+		if os.Getenv("UPDATE_GOLDEN") == "1" {
+			if err := os.WriteFile(tc.path, tc.gen, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		have, err := os.ReadFile(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(have, tc.gen) {
+			t.Errorf("%s is out of date; regenerate with UPDATE_GOLDEN=1 go test ./cli", filepath.Base(tc.path))
+		}
+	}
+}
+
+// TestConfExampleParses uncomments every option line of
+// dirmngr.conf.example and loads it with the real parser.
+func TestConfExampleParses(t *testing.T) {
+	data, err := os.ReadFile("../dirmngr.conf.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf strings.Builder
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		opt, ok := strings.CutPrefix(line, "#")
+		if !ok || opt == "" || opt[0] == ' ' || opt[0] == '#' {
+			continue
+		}
+		name, arg, _ := strings.Cut(opt, " ")
+		if placeholderRE.MatchString(arg) {
+			arg = placeholder(name, arg)
+		}
+		conf.WriteString(name + " " + arg + "\n")
+		n++
+	}
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "dirmngr.conf"), []byte(conf.String()), 0o600)
+	l, err := config.Load([]string{"--homedir", home})
+	if err != nil {
+		t.Fatalf("example does not parse: %v\n%s", err, conf.String())
+	}
+	if len(l.Warnings) > 0 {
+		t.Errorf("warnings: %q", l.Warnings)
+	}
+	if n < 40 {
+		t.Errorf("only %d options in the example", n)
+	}
+}
+
+var placeholderRE = regexp.MustCompile(`^[A-Z][A-Z|]*$`)
+
+// placeholder gives a valid value for an argument name of the example.
+func placeholder(name, arg string) string {
+	switch {
+	case name == "ldapserver" || arg == "SPEC":
+		return "ldap.example.org:389:::dc=example,dc=org"
+	case name == "debug":
+		return "0"
+	case arg == "FILE":
+		return "/dev/null"
+	case arg == "URL":
+		return "http://proxy.example.org:8080"
+	case arg == "EPOCH":
+		return "20261125T000000"
+	case arg == "FPR" || arg == "FPR|FILE":
+		return "56D0180A0422C6906506E4C6A1F2D40807C58882"
+	case arg == "OID":
+		return "1.2.3.4"
+	case arg == "IP" || arg == "HOST":
+		return "127.0.0.1"
+	}
+	return "x"
+}
