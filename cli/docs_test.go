@@ -3,8 +3,8 @@ package cli
 import (
 	"bytes"
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
