@@ -6,6 +6,7 @@
 //	"entries"     generation (8 bytes BE) → bucket: largest serial of a
 //	              block → block of up to 128 sorted entries (see block.go)
 //	"info"        "version" → "1"; "nextgen" → last generation used
+//	"ocsp"        SHA-1 CertID (name hash, key hash, serial) → JSON verified answer
 //
 // A CRL is ingested into a fresh generation bucket in batched
 // transactions (the staging area), then one small transaction points the
@@ -39,6 +40,7 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketEntries = []byte("entries")
 	bucketInfo    = []byte("info")
+	bucketOCSP    = []byte("ocsp")
 	keyNextGen    = []byte("nextgen")
 	keyVersion    = []byte("version")
 )
@@ -139,7 +141,7 @@ func (c *Cache) Close() error { return c.db.Close() }
 
 func (c *Cache) init() error {
 	return c.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEntries, bucketInfo} {
+		for _, name := range [][]byte{bucketMeta, bucketEntries, bucketInfo, bucketOCSP} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("crlcache: creating bucket %s: %w", name, err)
 			}
@@ -353,7 +355,7 @@ func (c *Cache) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEntries} {
+		for _, name := range [][]byte{bucketMeta, bucketEntries, bucketOCSP} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
@@ -383,4 +385,33 @@ func isOlder(m, cur *Meta) bool {
 		}
 	}
 	return m.ThisUpdate.Before(cur.ThisUpdate)
+}
+
+// GetOCSP returns a cached OCSP answer (see package ocsp).
+func (c *Cache) GetOCSP(key []byte) ([]byte, bool) {
+	var out []byte
+	c.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOCSP); b != nil {
+			if v := b.Get(key); v != nil {
+				out = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	return out, out != nil
+}
+
+// PutOCSP stores a verified OCSP answer.
+func (c *Cache) PutOCSP(key, value []byte) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketOCSP)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, value)
+	})
+	if err != nil {
+		return fmt.Errorf("crlcache: storing OCSP answer: %w", err)
+	}
+	return nil
 }

@@ -23,7 +23,9 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/logging"
+	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/server"
 )
@@ -102,6 +104,16 @@ func (d *Daemon) newServer(socketPath string) error {
 	}
 	d.chk = chk
 	d.srv.SetChecker(chk)
+	return d.setupOCSP(d.loaded)
+}
+
+// setupOCSP (re)creates the OCSP checker from the options.
+func (d *Daemon) setupOCSP(l *config.Loaded) error {
+	cfg, err := ocsp.ConfigFrom(l.Opts, l.Homedir)
+	if err != nil {
+		return err
+	}
+	d.srv.SetOCSP(ocsp.New(cfg, fetch.New(revocation.FetchConfigFrom(l.Opts)), d.chk.Cache()))
 	return nil
 }
 
@@ -380,6 +392,9 @@ func (d *Daemon) Reload() error {
 	if d.chk != nil {
 		if err := d.chk.Reconfigure(l.Opts, l.Homedir); err != nil {
 			d.Log.Error("reloading the CRL cache", "err", err)
+		}
+		if err := d.setupOCSP(l); err != nil {
+			d.Log.Error("OCSP configuration", "err", err)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,3 +221,46 @@ func (c *capped) Read(p []byte) (int, error) {
 
 // Close closes the body.
 func (c *capped) Close() error { return c.c.Close() }
+
+// Post sends body to u with the given content type and returns the
+// response body, at most limit bytes (OCSP). Statuses map as for Get.
+func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, limit int64) ([]byte, error) {
+	if f.cfg.DisableHTTP {
+		return nil, fmt.Errorf("fetch: HTTP disabled: %w", assuan.ErrNotSupported)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if f.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", f.cfg.UserAgent)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			return nil, fmt.Errorf("fetch: %s: %w", u, assuan.Wrap(assuan.ErrTimeout, err))
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("fetch: %s: %w", u, ctx.Err())
+		}
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrTooLarge)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
+	}
+	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit})
+	if err != nil {
+		return nil, fmt.Errorf("fetch: reading %s: %w", u, err)
+	}
+	return data, nil
+}

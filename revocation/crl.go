@@ -64,6 +64,8 @@ type Config struct {
 	Force            bool     // load CRLs whose nextUpdate has passed
 	IgnoreHTTPDP     bool     // skip http(s) distribution points
 	IgnoreLDAPDP     bool     // skip ldap distribution points
+	DisableLDAP      bool     // --disable-ldap
+	LDAPServers      int      // configured LDAP servers (CRLs of certs without DP)
 	IgnoreExtensions []string // critical certificate extensions to accept (OIDs)
 	Limits           crl.Limits
 	ClockSkew        time.Duration // tolerated future thisUpdate; default 10 min
@@ -202,8 +204,16 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 		}
 		return nil
 	}
-	if last == nil {
-		return fmt.Errorf("revocation: no usable CRL distribution point: %w", assuan.ErrNoCRLKnown)
+	if last == nil && tried == 0 {
+		// No usable distribution point: GnuPG then asks its LDAP servers
+		// for the issuer's certificateRevocationList.
+		switch {
+		case c.conf().DisableLDAP:
+			return fmt.Errorf("revocation: no CRL distribution point and LDAP disabled: %w", assuan.ErrNotSupported)
+		case c.conf().LDAPServers == 0:
+			return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", assuan.ErrConfiguration)
+		}
+		return fmt.Errorf("revocation: CRL retrieval from LDAP servers: %w", assuan.ErrNotImplemented)
 	}
 	return last
 }

@@ -50,6 +50,8 @@ func ConfigFrom(o *config.Options) Config {
 		Force:            o.Force,
 		IgnoreHTTPDP:     o.IgnoreHTTPDP,
 		IgnoreLDAPDP:     o.IgnoreLDAPDP,
+		DisableLDAP:      o.DisableLDAP,
+		LDAPServers:      len(o.LDAPServer),
 		IgnoreExtensions: o.IgnoreCertExtension,
 		Limits:           crl.Limits{MaxBytes: int64(o.MaxCRLSize), MaxEntries: int64(o.MaxCRLEntries)},
 	}

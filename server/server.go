@@ -16,6 +16,7 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/ldap"
+	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
 )
 
@@ -50,6 +51,7 @@ type Server struct {
 	started time.Time
 	stats   counters
 	chk     atomic.Pointer[revocation.Checker]
+	ocsp    atomic.Pointer[ocsp.Checker]
 }
 
 // New returns a Server using opts until SetOptions replaces them.

@@ -7,13 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	xocsp "golang.org/x/crypto/ocsp"
 	"strings"
 	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
 )
 
@@ -118,20 +121,24 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 	}
 	st := state(as)
 	opts := s.Options()
+	chk, err := s.checker()
+	if err != nil {
+		return err
+	}
 	if fpr != "" {
 		// OCSP mode: without allow-ocsp there is no CRL fallback.
 		if !opts.AllowOCSP {
 			return assuan.ErrNotSupported
 		}
-		// No OCSP responder is usable yet: fall back to the CRL as GnuPG
-		// does when neither the AIA nor a default responder exists.
+		err := s.isvalidOCSP(as, chk, hasOption(line, "--force-default-responder"))
+		if !errors.Is(err, ocsp.ErrNoResponder) {
+			return err
+		}
+		// Neither the certificate nor the configuration names a
+		// responder: fall back to the CRL, as GnuPG does.
 	}
 	if onlyOCSP {
 		return assuan.ErrNoCRLKnown
-	}
-	chk, err := s.checker()
-	if err != nil {
-		return err
 	}
 	ask := asker{as, st}
 	ctx := withProgress(fetchContext(as, st), as)
@@ -209,11 +216,129 @@ func (s *Server) cmdCheckCRL(as *assuan.Session, line string) error {
 	return assuan.ErrNoCRLKnown
 }
 
+// SetOCSP installs the OCSP checker.
+func (s *Server) SetOCSP(c *ocsp.Checker) { s.ocsp.Store(c) }
+
+// isvalidOCSP is ISVALID's OCSP path: the target and its issuer come from
+// the client (SENDCERT, SENDISSUERCERT).
+func (s *Server) isvalidOCSP(as *assuan.Session, chk *revocation.Checker, forceDefault bool) error {
+	cert, err := inquireCert(as, "SENDCERT", maxCertLen)
+	if err != nil {
+		if assuan.CodeOf(err) == assuan.ErrMissingCert {
+			return assuan.ErrGeneral
+		}
+		return err
+	}
+	issuer, err := inquireCert(as, "SENDISSUERCERT", maxCertLen)
+	if err != nil {
+		if assuan.CodeOf(err) == assuan.ErrMissingCert {
+			return assuan.ErrGeneral
+		}
+		return err
+	}
+	chk.Certs().Add(cert, certstore.Learned)
+	chk.Certs().Add(issuer, certstore.Learned)
+	return s.ocspCheck(as, chk, cert, issuer, forceDefault)
+}
+
+// ocspCheck asks the responder about cert and maps the answer.
+func (s *Server) ocspCheck(as *assuan.Session, chk *revocation.Checker, cert, issuer *x509.Certificate, forceDefault bool) error {
+	oc := s.ocsp.Load()
+	if oc == nil {
+		return assuan.ErrNotSupported
+	}
+	url, err := oc.ResponderURL(cert, forceDefault)
+	if err != nil {
+		return err
+	}
+	// Pinned signers not in the cache are asked for (SENDCERT <fpr>).
+	var pinned []*x509.Certificate
+	for _, f := range oc.Signers() {
+		if e := chk.Certs().ByFingerprint(f); e != nil {
+			pinned = append(pinned, e.Cert)
+			continue
+		}
+		der, err := as.Inquire("SENDCERT", f, maxCertLen)
+		if err != nil || len(der) == 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(der); err == nil {
+			chk.Certs().Add(c, certstore.Learned)
+			pinned = append(pinned, c)
+		}
+	}
+	res, err := oc.Check(fetchContext(as, state(as)), url, cert, issuer, pinned...)
+	if err != nil {
+		return err
+	}
+	if res.Signer != nil {
+		chk.Certs().Add(res.Signer, certstore.Learned)
+	}
+	if !res.Pinned {
+		as.Status("ONLY_VALID_IF_CERT_VALID", res.SignerFpr)
+	}
+	switch res.Status {
+	case xocsp.Good:
+		return nil
+	case xocsp.Revoked:
+		return assuan.ErrCertRevoked
+	}
+	return assuan.ErrNoData
+}
+
 func (s *Server) cmdCheckOCSP(as *assuan.Session, line string) error {
 	if !s.Options().AllowOCSP {
 		return assuan.ErrNotSupported
 	}
-	return assuan.ErrNotImplemented
+	chk, err := s.checker()
+	if err != nil {
+		return err
+	}
+	forceDefault := hasOption(line, "--force-default-responder")
+	cert, err := s.targetCert(as, skipOptions(line), chk)
+	if err != nil {
+		return err
+	}
+	issuer, err := s.findIssuer(as, chk, cert)
+	if err != nil {
+		return err
+	}
+	return s.ocspCheck(as, chk, cert, issuer, forceDefault)
+}
+
+// findIssuer locates cert's issuer: certificate cache, then the client.
+func (s *Server) findIssuer(as *assuan.Session, chk *revocation.Checker, cert *x509.Certificate) (*x509.Certificate, error) {
+	dn, err := certid.DN(cert.RawIssuer)
+	if err != nil {
+		return nil, assuan.Wrap(assuan.ErrBadCert, err)
+	}
+	var cands []*certstore.Entry
+	if len(cert.AuthorityKeyId) > 0 {
+		cands = chk.Certs().BySKI(cert.AuthorityKeyId, dn)
+	}
+	cands = append(cands, chk.Certs().BySubject(dn)...)
+	for _, e := range cands {
+		if cert.CheckSignatureFrom(e.Cert) == nil {
+			return e.Cert, nil
+		}
+	}
+	ask := asker{as, state(as)}
+	var der []byte
+	if len(cert.AuthorityKeyId) > 0 {
+		der, err = ask.SendCertSKI(as.Context(), cert.AuthorityKeyId, dn)
+	} else {
+		der, err = ask.SendCert(as.Context(), "/"+dn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(der) > 0 {
+		if c, err := x509.ParseCertificate(der); err == nil && cert.CheckSignatureFrom(c) == nil {
+			chk.Certs().Add(c, certstore.Learned)
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("server: issuer of the target certificate not found: %w", assuan.ErrNotFound)
 }
 
 func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {

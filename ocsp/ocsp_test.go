@@ -1,0 +1,145 @@
+package ocsp
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/testpki"
+)
+
+// TestVerify covers the checks x/crypto/ocsp does not make: CertID
+// fields, the signer's authority, nonces and the time window.
+func TestVerify(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("OCSP CA", "", ""), KeyType: testpki.ECDSA})
+	other := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Other CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), Serial: big.NewInt(0x77), KeyType: testpki.ECDSA})
+	delegated := ca.Issue(testpki.Template{Subject: testpki.Name("responder", "", ""), KeyType: testpki.ECDSA, ExtKeyUse: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
+	noEKU := ca.Issue(testpki.Template{Subject: testpki.Name("no eku", "", ""), KeyType: testpki.ECDSA})
+	pinnedCert := other.Issue(testpki.Template{Subject: testpki.Name("pinned", "", ""), KeyType: testpki.ECDSA})
+	now := time.Now()
+	id, err := newCertID(leaf.Cert, ca.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, nonce := buildRequest(id, bytes.Repeat([]byte{7}, 16))
+	_, wrongNonce := buildRequest(id, bytes.Repeat([]byte{8}, 16))
+	type tc struct {
+		name   string
+		signer *testpki.Cert
+		embed  bool
+		issuer *testpki.Cert // for the CertID's issuer hashes
+		serial int64
+		this   time.Time
+		next   time.Time
+		nonce  []byte
+		status int
+		code   assuan.Code // 0 = accepted
+		pinned bool
+	}
+	base := tc{signer: ca, issuer: ca, serial: 0x77, this: now.Add(-time.Minute), next: now.Add(time.Hour), nonce: nonce, status: xocsp.Good}
+	cases := []tc{}
+	add := func(name string, f func(c *tc)) {
+		c := base
+		c.name = name
+		f(&c)
+		cases = append(cases, c)
+	}
+	add("issuer-signed-good", func(c *tc) {})
+	add("revoked", func(c *tc) { c.status = xocsp.Revoked })
+	add("unknown", func(c *tc) { c.status = xocsp.Unknown })
+	add("delegated-with-eku", func(c *tc) { c.signer, c.embed = delegated, true })
+	add("delegated-without-eku", func(c *tc) { c.signer, c.embed, c.code = noEKU, true, assuan.ErrBadCACert })
+	add("foreign-signer", func(c *tc) { c.signer, c.embed, c.code = other, true, assuan.ErrBadCACert })
+	add("pinned-signer", func(c *tc) { c.signer, c.embed, c.pinned = pinnedCert, true, true })
+	add("other-issuer-same-serial", func(c *tc) { c.issuer, c.code = other, assuan.ErrNotFound })
+	add("other-serial", func(c *tc) { c.serial, c.code = 0x78, assuan.ErrNotFound })
+	add("wrong-nonce", func(c *tc) { c.nonce, c.code = wrongNonce, assuan.ErrBadSignature })
+	add("missing-nonce", func(c *tc) { c.nonce = nil })
+	add("future", func(c *tc) { c.this, c.next, c.code = now.Add(time.Hour), now.Add(2*time.Hour), assuan.ErrTimeConflict })
+	add("too-old", func(c *tc) {
+		c.this, c.next, c.code = now.Add(-100*24*time.Hour), now.Add(time.Hour), assuan.ErrTimeConflict
+	})
+	add("expired", func(c *tc) {
+		c.this, c.next, c.code = now.Add(-10*time.Hour), now.Add(-4*time.Hour), assuan.ErrTimeConflict
+	})
+	add("expired-within-current-period", func(c *tc) { c.this, c.next = now.Add(-10*time.Hour), now.Add(-2*time.Hour) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tmpl := xocsp.Response{Status: c.status, SerialNumber: big.NewInt(c.serial), ThisUpdate: c.this, NextUpdate: c.next, RevokedAt: now.Add(-time.Hour)}
+			if c.embed {
+				tmpl.Certificate = c.signer.Cert
+			}
+			if c.nonce != nil {
+				tmpl.ExtraExtensions = []pkix.Extension{{Id: oidNonce, Value: c.nonce}}
+			}
+			der, err := xocsp.CreateResponse(c.issuer.Cert, c.signer.Cert, tmpl, c.signer.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chk := New(Config{Signers: []string{pinnedCert.Fingerprint()}}, nil, nil)
+			r, err := chk.Verify(der, id, ca.Cert, nonce)
+			if c.code != 0 {
+				if !errors.Is(err, c.code) {
+					t.Fatalf("err %v, want code %d", err, c.code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if r.Status != c.status || r.Pinned != c.pinned || r.SignerFpr != c.signer.Fingerprint() {
+				t.Fatalf("result %+v", r)
+			}
+		})
+	}
+	big := make([]byte, MaxResponse+1)
+	if _, err := New(Config{}, nil, nil).Verify(big, id, ca.Cert, nil); !errors.Is(err, assuan.ErrTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	if _, err := New(Config{}, nil, nil).Verify(xocsp.TryLaterErrorResponse, id, ca.Cert, nil); !errors.Is(err, assuan.ErrGeneral) {
+		t.Fatalf("tryLater: %v", err)
+	}
+}
+
+func TestParseSigners(t *testing.T) {
+	f, err := ParseSigners("56:D0:18:0A:04:22:C6:90:65:06:E4:C6:A1:F2:D4:08:07:C5:88:82", "/nonexistent")
+	if err != nil || len(f) != 1 || f[0] != "56D0180A0422C6906506E4C6A1F2D40807C58882" {
+		t.Fatalf("%v %v", f, err)
+	}
+	if _, err := ParseSigners("notafingerprint", "/x"); err == nil {
+		t.Fatal("bad fingerprint accepted")
+	}
+	dir := t.TempDir()
+	testpki.WriteFile(dir, "signers", []byte("# pinned\n\n56D0180A0422C6906506E4C6A1F2D40807C58882\naa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd\n"))
+	f, err = ParseSigners("./signers", dir)
+	if err != nil || len(f) != 2 || f[1] != "AABBCCDDEEFF00112233445566778899AABBCCDD" {
+		t.Fatalf("file: %v %v", f, err)
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Fuzz CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	id, _ := newCertID(leaf.Cert, ca.Cert)
+	good, _ := xocsp.CreateResponse(ca.Cert, ca.Cert, xocsp.Response{Status: xocsp.Good, SerialNumber: leaf.Cert.SerialNumber, ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, ca.Key)
+	f.Add(good)
+	f.Add(xocsp.TryLaterErrorResponse)
+	chk := New(Config{}, nil, nil)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, err := chk.Verify(in, id, ca.Cert, nil)
+		if err == nil && (r.Signer == nil || r.SignerFpr == "") {
+			t.Fatal("accepted without a signer")
+		}
+		if err == nil && !bytes.Equal(r.Signer.Raw, ca.Cert.Raw) {
+			t.Fatal("accepted a signer other than the issuer")
+		}
+	})
+}
