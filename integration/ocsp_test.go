@@ -200,4 +200,35 @@ func TestCheckOCSPCases(t *testing.T) {
 	// Responder down: a clear error.
 	down := o.root.Issue(testpki.Template{Subject: testpki.Name("down", "", ""), OCSPURLs: []string{"http://127.0.0.1:1/ocsp"}})
 	check(down, 2, "No data")
+	stats := gca(t, home, "GETINFO stats")
+	if !strings.Contains(stats, "ocsp_cache_hits 2") {
+		t.Errorf("stats: %q", stats)
+	}
+
+	// Default responder with a pinned signer from another PKI: accepted,
+	// and no ONLY_VALID_IF_CERT_VALID status (the signer is trusted as is).
+	pinned := other.Issue(testpki.Template{Subject: testpki.Name("pinned signer", "", "")})
+	dresp, durl := newOCSPResponder(t, o.root, pinned)
+	target := o.root.Issue(testpki.Template{Subject: testpki.Name("default responder", "", ""), Serial: big.NewInt(0x5001)})
+	dresp.add(target, false)
+	home2 := newHome(t)
+	os.WriteFile(filepath.Join(home2, "dirmngr.conf"), []byte("allow-ocsp\nocsp-responder "+durl+"\nocsp-signer "+pinned.Fingerprint()+"\n"), 0o600)
+	os.MkdirAll(filepath.Join(home2, "extra-certs"), 0o700)
+	testpki.WriteFile(filepath.Join(home2, "extra-certs"), "root.crt", o.root.DER())
+	testpki.WriteFile(filepath.Join(home2, "extra-certs"), "signer.crt", pinned.DER())
+	startDaemon(t, daemon, home2)
+	r := runClientProg(t, client, home2, target.DER(), "-vv", "--ocsp", "--force-default-responder")
+	if r.code != 0 || strings.Contains(r.out, "ONLY_VALID_IF_CERT_VALID") {
+		t.Errorf("pinned default responder: exit %d\n%s", r.code, r.out)
+	}
+	// Once the pin names another certificate, the same responder's
+	// answers are refused.
+	os.WriteFile(filepath.Join(home2, "dirmngr.conf"), []byte("allow-ocsp\nocsp-responder "+durl+"\nocsp-signer "+o.root.Fingerprint()+"\n"), 0o600)
+	gca(t, home2, "RELOADDIRMNGR")
+	target2 := o.root.Issue(testpki.Template{Subject: testpki.Name("unpinned", "", ""), Serial: big.NewInt(0x5002)})
+	dresp.add(target2, false)
+	if r := runClientProg(t, client, home2, target2.DER(), "-v", "--ocsp", "--force-default-responder"); r.code != 2 {
+		t.Errorf("signer not pinned any more: exit %d\n%s", r.code, r.out)
+	}
+	gca(t, home2, "KILLDIRMNGR")
 }

@@ -147,8 +147,16 @@ func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
 		return as.Status("#", "wq: number of entries: 0")
 	case "stats":
 		st := s.Stats()
-		return as.Data([]byte(fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\n",
-			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors)))
+		out := fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\n",
+			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors)
+		if c := s.chk.Load(); c != nil {
+			out += fmt.Sprintf("crls_cached %d\n", len(c.Cache().List()))
+		}
+		if oc := s.ocsp.Load(); oc != nil {
+			req, hits := oc.Stats()
+			out += fmt.Sprintf("ocsp_requests %d\nocsp_cache_hits %d\n", req, hits)
+		}
+		return as.Data([]byte(out))
 	}
 	if rest, ok := strings.CutPrefix(args, "getenv"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
 		name := strings.TrimLeft(rest, " \t")
