@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
@@ -251,5 +256,88 @@ func BenchmarkFetchCRLCompare(b *testing.B) {
 			b.ReportMetric(o.first.Seconds(), fmt.Sprintf("first-p%d-s", p))
 			b.ReportMetric(o.cached.Seconds(), fmt.Sprintf("cached-p%d-s", p))
 		}
+	}
+}
+
+// BenchmarkOCSPCompare measures ISVALID in OCSP mode (gpgsm --enable-ocsp)
+// against a Go OCSP responder on loopback: cold (every certificate new,
+// so every check needs the network) and repeated (the same certificate;
+// ours answers from its OCSP cache, GnuPG's dirmngr has none).
+func BenchmarkOCSPCompare(b *testing.B) {
+	ours := buildPlain(b)
+	theirs := requireTool(b, "dirmngr")
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("OCSP Bench CA", "", "")})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<14))
+		req, err := xocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		now := time.Now()
+		resp, err := xocsp.CreateResponse(ca.Cert, ca.Cert, xocsp.Response{Status: xocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour), Certificate: ca.Cert}, ca.Key)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(resp)
+	})}
+	go hs.Serve(ln)
+	defer hs.Close()
+	var certs []*testpki.Cert
+	for i := range 3000 {
+		certs = append(certs, ca.Issue(testpki.Template{Subject: testpki.Name(fmt.Sprintf("leaf %d", i), "", ""), KeyType: testpki.ECDSA, OCSPURLs: []string{url}}))
+	}
+	rate := func(prog string, cold bool) float64 {
+		home := newHome(b)
+		os.WriteFile(filepath.Join(home, "dirmngr.conf"), []byte("allow-ocsp\n"), 0o600)
+		startDaemon(b, prog, home)
+		defer gca(b, home, "KILLDIRMNGR")
+		c, err := assuan.Dial(filepath.Join(home, "S.dirmngr"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		n := 0
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			cert := certs[0]
+			if cold {
+				cert = certs[n%len(certs)]
+			}
+			id, _ := certid.Of(cert.Cert)
+			h := &assuan.Handlers{Inquire: func(kw, args string) ([]byte, error) {
+				switch kw {
+				case "SENDCERT":
+					return cert.DER(), nil
+				case "SENDISSUERCERT":
+					return ca.DER(), nil
+				case "ISTRUSTED":
+					return []byte("1"), nil
+				}
+				return []byte{}, nil
+			}}
+			if err := c.Transact(context.Background(), "ISVALID "+id+" "+cert.Fingerprint(), h); err != nil {
+				b.Fatalf("%s ISVALID: %v", prog, err)
+			}
+			n++
+		}
+		return float64(n) / 2
+	}
+	for range b.N {
+		oc, gc := rate(ours, true), rate(theirs, true)
+		ow, gw := rate(ours, false), rate(theirs, false)
+		fmt.Printf("\nOCSP ISVALID (1 connection)\n%-26s %12s %12s %8s\n", "case", "ours/s", "GnuPG/s", "ratio")
+		fmt.Printf("%-26s %12.0f %12.0f %7.1fx\n", "cold (network each time)", oc, gc, oc/gc)
+		fmt.Printf("%-26s %12.0f %12.0f %7.1fx\n", "same certificate again", ow, gw, ow/gw)
+		b.ReportMetric(oc, "ocsp-cold/s")
+		b.ReportMetric(ow, "ocsp-cached/s")
 	}
 }
