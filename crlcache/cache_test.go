@@ -115,11 +115,20 @@ func TestStoreLookupReplace(t *testing.T) {
 	if n != 10 {
 		t.Fatalf("ForEach saw %d entries", n)
 	}
+	if err := c.PutOCSP([]byte("certid"), []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.GetOCSP([]byte("certid")); !ok || string(v) != "answer" {
+		t.Fatalf("OCSP cache: %q %v", v, ok)
+	}
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, ok, _ := c.Lookup(hashA, serial(1)); ok || len(c.List()) != 0 {
 		t.Fatal("flush left data")
+	}
+	if _, ok := c.GetOCSP([]byte("certid")); ok {
+		t.Fatal("FLUSHCRLS left OCSP answers")
 	}
 }
 

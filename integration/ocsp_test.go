@@ -193,7 +193,10 @@ func TestCheckOCSPCases(t *testing.T) {
 	o.resp.signer = noEKU
 	check(fresh("d1", 0x4001), 2, "Bad CA certificate")
 	o.resp.signer = withEKU
-	check(fresh("d2", 0x4002), 0, "certificate is valid")
+	if r := runClientProg(t, client, home, fresh("d2", 0x4002).DER(), "-vv", "--ocsp"); r.code != 0 ||
+		!strings.Contains(r.out, "status: ONLY_VALID_IF_CERT_VALID "+withEKU.Fingerprint()) {
+		t.Errorf("delegated responder: exit %d\n%s", r.code, r.out)
+	}
 	o.resp.signer = other
 	check(fresh("d3", 0x4003), 2, "certificate check failed")
 	o.resp.signer = o.root

@@ -2,16 +2,23 @@ package ocsp
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/testpki"
 )
 
@@ -142,4 +149,84 @@ func FuzzVerify(f *testing.F) {
 			t.Fatal("accepted a signer other than the issuer")
 		}
 	})
+}
+
+// TestCacheAndSingleFlight: concurrent checks of one certificate make one
+// request; later checks are answered from the cache until it goes stale;
+// unverified answers are never cached.
+func TestCacheAndSingleFlight(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Flight CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	var hits atomic.Int32
+	bad := atomic.Bool{}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		body, _ := io.ReadAll(r.Body)
+		req, _ := xocsp.ParseRequest(body)
+		signer := ca
+		if bad.Load() {
+			signer = testpki.NewRoot(testpki.Template{Subject: testpki.Name("evil", "", ""), KeyType: testpki.ECDSA})
+		}
+		resp, _ := xocsp.CreateResponse(ca.Cert, signer.Cert, xocsp.Response{Status: xocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour), Certificate: signer.Cert}, signer.Key)
+		w.Write(resp)
+	}))
+	defer srv.Close()
+	store := &memCache{m: map[string][]byte{}}
+	chk := New(Config{}, fetch.New(fetch.Config{}), store)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := chk.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("%d requests for 8 concurrent checks", n)
+	}
+	r, err := chk.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert)
+	if err != nil || !r.Cached || hits.Load() != 1 {
+		t.Fatalf("second check: cached=%v err=%v requests=%d", r != nil && r.Cached, err, hits.Load())
+	}
+	// Stale cache entries are not used; a rejected answer is not cached.
+	chk.cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	bad.Store(true)
+	if _, err := chk.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert); err == nil {
+		t.Fatal("forged answer accepted")
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("stale entry served from cache")
+	}
+	chk.cfg.Now = time.Now
+	r, _ = chk.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert)
+	if r == nil || !r.Cached {
+		t.Fatal("the forged answer replaced the cached one")
+	}
+}
+
+type memCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (c *memCache) GetOCSP(k []byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[string(k)]
+	return v, ok
+}
+
+func (c *memCache) PutOCSP(k, v []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[string(k)] = v
+	return nil
 }
