@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -30,7 +31,14 @@ type ocspResponder struct {
 	ca       *testpki.Cert
 	extra    []string // extra openssl ocsp arguments
 	requests int
+	// tamperNonce changes the request's nonce before openssl sees it, so
+	// that the response echoes a nonce the client did not send.
+	tamperNonce bool
 }
+
+// nonceExt is the DER prefix of the nonce extension dirmngr sends: the
+// id-pkix-ocsp-nonce OID and an OCTET STRING holding a 16-byte OCTET STRING.
+var nonceExt = []byte{0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02, 0x04, 0x12, 0x04, 0x10}
 
 func newOCSPResponder(t testing.TB, ca, signer *testpki.Cert) (*ocspResponder, string) {
 	r := &ocspResponder{t: t, dir: t.TempDir(), openssl: requireTool(t, "openssl"), ca: ca, signer: signer}
@@ -69,6 +77,11 @@ func (r *ocspResponder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests++
+	if r.tamperNonce {
+		if i := bytes.Index(body, nonceExt); i >= 0 && i+len(nonceExt) < len(body) {
+			body[i+len(nonceExt)] ^= 0xff
+		}
+	}
 	index := testpki.WriteFile(r.dir, "index.txt", []byte(strings.Join(r.index, "\n")+"\n"))
 	caFile := testpki.WriteFile(r.dir, "ca.pem", r.ca.PEM())
 	signerFile := testpki.WriteFile(r.dir, "signer.pem", r.signer.PEM())
@@ -200,6 +213,11 @@ func TestCheckOCSPCases(t *testing.T) {
 	o.resp.signer = other
 	check(fresh("d3", 0x4003), 2, "certificate check failed")
 	o.resp.signer = o.root
+	// A response carrying another nonce is refused.
+	o.resp.tamperNonce = true
+	check(fresh("nonce", 0x4005), 2, "certificate check failed")
+	o.resp.tamperNonce = false
+	check(fresh("nonce ok", 0x4006), 0, "certificate is valid")
 	// Responder down: a clear error.
 	down := o.root.Issue(testpki.Template{Subject: testpki.Name("down", "", ""), OCSPURLs: []string{"http://127.0.0.1:1/ocsp"}})
 	check(down, 2, "No data")

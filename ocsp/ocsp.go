@@ -347,9 +347,16 @@ func (c *Checker) Verify(der []byte, id certID, issuer *x509.Certificate, nonceV
 	default:
 		return nil, fmt.Errorf("ocsp: response signed by an unauthorised certificate: %w", assuan.ErrBadCACert)
 	}
-	// Nonce: a wrong one is rejected, a missing one accepted.
+	// Nonce (a responseExtension; x/crypto/ocsp only exposes the
+	// singleExtensions): a wrong one is rejected, a missing one accepted.
+	nonces := responseNonces(resp.TBSResponseData)
 	for _, ext := range resp.Extensions {
-		if ext.Id.Equal(oidNonce) && nonceValue != nil && !bytes.Equal(ext.Value, nonceValue) {
+		if ext.Id.Equal(oidNonce) {
+			nonces = append(nonces, ext.Value)
+		}
+	}
+	for _, n := range nonces {
+		if nonceValue != nil && !bytes.Equal(n, nonceValue) {
 			return nil, fmt.Errorf("ocsp: nonce mismatch: %w", assuan.ErrBadSignature)
 		}
 	}
@@ -371,6 +378,47 @@ func trimSerial(s []byte) []byte {
 		s = s[1:]
 	}
 	return s
+}
+
+// responseNonces returns the values of nonce extensions among the
+// responseExtensions of a ResponseData.
+func responseNonces(tbs []byte) [][]byte {
+	s := cryptobyte.String(tbs)
+	var rd cryptobyte.String
+	if !s.ReadASN1(&rd, cbasn1.SEQUENCE) {
+		return nil
+	}
+	rd.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific())
+	var tag cbasn1.Tag
+	var skip cryptobyte.String
+	if !rd.ReadAnyASN1(&skip, &tag) || !rd.SkipASN1(cbasn1.GeneralizedTime) || !rd.SkipASN1(cbasn1.SEQUENCE) {
+		return nil
+	}
+	var wrapped, exts cryptobyte.String
+	var present bool
+	if !rd.ReadOptionalASN1(&wrapped, &present, cbasn1.Tag(1).Constructed().ContextSpecific()) || !present ||
+		!wrapped.ReadASN1(&exts, cbasn1.SEQUENCE) {
+		return nil
+	}
+	var out [][]byte
+	for !exts.Empty() {
+		var ext, val cryptobyte.String
+		var oid asn1.ObjectIdentifier
+		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) {
+			return out
+		}
+		if ext.PeekASN1Tag(cbasn1.BOOLEAN) {
+			var crit bool
+			ext.ReadASN1Boolean(&crit)
+		}
+		if !ext.ReadASN1(&val, cbasn1.OCTET_STRING) {
+			return out
+		}
+		if oid.Equal(oidNonce) {
+			out = append(out, append([]byte(nil), val...))
+		}
+	}
+	return out
 }
 
 // responseHasCertID reports whether the first SingleResponse carrying
