@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/ldap"
 )
 
 // Status is the outcome of a cache lookup (GnuPG's crl_cache_result_t).
@@ -65,7 +67,6 @@ type Config struct {
 	IgnoreHTTPDP     bool     // skip http(s) distribution points
 	IgnoreLDAPDP     bool     // skip ldap distribution points
 	DisableLDAP      bool     // --disable-ldap
-	LDAPServers      int      // configured LDAP servers (CRLs of certs without DP)
 	IgnoreExtensions []string // critical certificate extensions to accept (OIDs)
 	Limits           crl.Limits
 	ClockSkew        time.Duration // tolerated future thisUpdate; default 10 min
@@ -77,6 +78,7 @@ type Config struct {
 type Checker struct {
 	cfgp   atomic.Pointer[Config]
 	fetchp atomic.Pointer[fetch.Fetcher]
+	ldapp  atomic.Pointer[ldap.Options]
 	cache  *crlcache.Cache
 	certs  *certstore.Store
 	log    *slog.Logger
@@ -110,6 +112,18 @@ func New(cfg Config, cache *crlcache.Cache, certs *certstore.Store, f *fetch.Fet
 }
 
 func (c *Checker) conf() *Config { return c.cfgp.Load() }
+
+// SetLDAP installs the LDAP options used for ldap:// distribution points
+// and for certificates without one.
+func (c *Checker) SetLDAP(o *ldap.Options) { c.ldapp.Store(o) }
+
+// LDAP returns the LDAP options in use (nil if none).
+func (c *Checker) LDAP() *ldap.Options { return c.ldapp.Load() }
+
+func hasSessionServers(ctx context.Context) bool {
+	lo := &ldap.Options{}
+	return len(lo.ServersFor(ctx)) > 0
+}
 
 // Fetcher returns the HTTP fetcher in use.
 func (c *Checker) Fetcher() *fetch.Fetcher { return c.fetchp.Load() }
@@ -188,11 +202,9 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 				continue
 			}
 		case hasScheme(u, "ldap", "ldaps"):
-			if c.conf().IgnoreLDAPDP {
+			if c.conf().IgnoreLDAPDP || c.conf().DisableLDAP {
 				continue
 			}
-			last = fmt.Errorf("revocation: LDAP distribution point %s: %w", u, assuan.ErrNotImplemented)
-			continue
 		default:
 			continue
 		}
@@ -207,13 +219,19 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 	if last == nil && tried == 0 {
 		// No usable distribution point: GnuPG then asks its LDAP servers
 		// for the issuer's certificateRevocationList.
+		lo := c.ldapp.Load()
 		switch {
 		case c.conf().DisableLDAP:
 			return fmt.Errorf("revocation: no CRL distribution point and LDAP disabled: %w", assuan.ErrNotSupported)
-		case c.conf().LDAPServers == 0:
+		case lo == nil || len(lo.Servers) == 0 && !hasSessionServers(ctx):
 			return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", assuan.ErrConfiguration)
 		}
-		return fmt.Errorf("revocation: CRL retrieval from LDAP servers: %w", assuan.ErrNotImplemented)
+		issuer, err := certid.DN(cert.RawIssuer)
+		if err != nil {
+			return fmt.Errorf("revocation: issuer name: %w", assuan.ErrBadCert)
+		}
+		// "default location(s)": the issuer's entry on the LDAP servers.
+		return c.FetchAndLoad(ctx, "ldap:///"+url.PathEscape(issuer)+"?certificateRevocationList", ask)
 	}
 	return last
 }
@@ -254,6 +272,19 @@ func (c *Checker) FetchAndLoad(ctx context.Context, url string, ask Asker) error
 }
 
 func (c *Checker) fetchAndLoad(ctx context.Context, url string, ask Asker) error {
+	if hasScheme(url, "ldap", "ldaps") {
+		lo := c.ldapp.Load()
+		if lo == nil {
+			return fmt.Errorf("revocation: no LDAP configuration: %w", assuan.ErrNotSupported)
+		}
+		c.log.Info("fetching CRL", "url", url)
+		data, err := lo.FetchURL(ctx, url)
+		if err != nil {
+			return err
+		}
+		_, err = c.Load(ctx, bytes.NewReader(data), url, ask, fetch.Validators{})
+		return err
+	}
 	f := c.fetchp.Load()
 	if f == nil {
 		return fmt.Errorf("revocation: no fetcher: %w", assuan.ErrNotSupported)

@@ -11,6 +11,7 @@ import (
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/ldap"
 )
 
 // SysconfDir is GnuPG's system configuration directory, home of the
@@ -51,7 +52,6 @@ func ConfigFrom(o *config.Options) Config {
 		IgnoreHTTPDP:     o.IgnoreHTTPDP,
 		IgnoreLDAPDP:     o.IgnoreLDAPDP,
 		DisableLDAP:      o.DisableLDAP,
-		LDAPServers:      len(o.LDAPServer),
 		IgnoreExtensions: o.IgnoreCertExtension,
 		Limits:           crl.Limits{MaxBytes: int64(o.MaxCRLSize), MaxEntries: int64(o.MaxCRLEntries)},
 	}
@@ -77,7 +77,24 @@ func Open(o *config.Options, homedir string, readOnly bool, log *slog.Logger) (*
 	}
 	store := certstore.New()
 	LoadCerts(store, homedir, log)
-	return New(ConfigFrom(o), cache, store, fetch.New(FetchConfigFrom(o)), log), nil
+	c := New(ConfigFrom(o), cache, store, fetch.New(FetchConfigFrom(o)), log)
+	if err := c.configureLDAP(o, homedir); err != nil {
+		cache.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Checker) configureLDAP(o *config.Options, homedir string) error {
+	lo, warnings, err := ldap.OptionsFrom(o.DisableLDAP, o.LDAPTimeout, o.LDAPProxy, o.OnlyLDAPProxy, o.LDAPServer, o.LDAPServerListFile, homedir)
+	for _, w := range warnings {
+		c.log.Warn(w)
+	}
+	if err != nil {
+		return fmt.Errorf("LDAP configuration: %w", err)
+	}
+	c.SetLDAP(lo)
+	return nil
 }
 
 // Reconfigure applies new options (after SIGHUP): checker settings, the
@@ -90,6 +107,9 @@ func (c *Checker) Reconfigure(o *config.Options, homedir string) error {
 	c.cfgp.Store(&cfg)
 	c.fetchp.Store(fetch.New(FetchConfigFrom(o)))
 	LoadCerts(c.certs, homedir, c.log)
+	if err := c.configureLDAP(o, homedir); err != nil {
+		return err
+	}
 	return c.cache.Reload()
 }
 

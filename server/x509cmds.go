@@ -16,6 +16,7 @@ import (
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/ldap"
 	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
 )
@@ -364,6 +365,9 @@ func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {
 // fetchContext applies the session's OPTION http-proxy.
 func fetchContext(as *assuan.Session, st *session) context.Context {
 	ctx := as.Context()
+	if len(st.ldapServers) > 0 {
+		ctx = ldap.WithServers(ctx, st.ldapServers)
+	}
 	if st.httpProxySet {
 		ctx = fetch.WithProxy(ctx, st.httpProxy)
 	}
@@ -574,15 +578,40 @@ func (s *Server) cmdLookup(as *assuan.Session, line string) error {
 	for _, p := range strings.Fields(rest) {
 		patterns = append(patterns, assuan.UnescapePlus(p))
 	}
-	if !cacheOnly {
-		// Only LDAP servers are consulted without --cache-only; with
-		// --single the local cache is skipped, as in GnuPG.
-		if single || len(state(as).ldapServers) == 0 {
-			return nil
-		}
-		return assuan.ErrNotImplemented
-	}
 	maxReplies := s.Options().MaxReplies
+	if !cacheOnly {
+		// Without --cache-only the LDAP servers are asked (GnuPG does not
+		// consult its cache here either).
+		lo := chk.LDAP()
+		if lo == nil || len(lo.ServersFor(fetchContext(as, state(as)))) == 0 {
+			return nil // no LDAP server configured: plain OK, as observed
+		}
+		limit := maxReplies
+		if single {
+			limit = 1
+		}
+		sent := 0
+		for _, p := range patterns {
+			truncated, err := lo.Lookup(fetchContext(as, state(as)), p, limit-sent, func(der []byte) error {
+				sent++
+				if err := as.Data(der); err != nil {
+					return err
+				}
+				return as.End()
+			})
+			if truncated {
+				as.Status("TRUNCATED", fmt.Sprint(maxReplies))
+				return nil
+			}
+			if err != nil && sent == 0 {
+				return err
+			}
+			if limit > 0 && sent >= limit {
+				break
+			}
+		}
+		return nil
+	}
 	sent := 0
 	seen := map[string]bool{}
 	for _, p := range patterns {
@@ -651,6 +680,23 @@ func (s *Server) lookupURL(as *assuan.Session, u string) error {
 	chk, err := s.checker()
 	if err != nil {
 		return err
+	}
+	if strings.HasPrefix(strings.ToLower(u), "ldap") {
+		lo := chk.LDAP()
+		if lo == nil {
+			return assuan.ErrNotSupported
+		}
+		der, err := lo.FetchURL(fetchContext(as, state(as)), u)
+		if err != nil {
+			return err
+		}
+		if _, err := parseCert(der); err != nil {
+			return err
+		}
+		if err := as.Data(der); err != nil {
+			return err
+		}
+		return as.End()
 	}
 	f := chk.Fetcher()
 	s.progress(as)

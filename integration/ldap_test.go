@@ -1,0 +1,241 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dirmngr/dirmngr/testpki"
+)
+
+// slapdServer is a real OpenLDAP slapd on 127.0.0.1 with a generated
+// directory; log holds its "stats" log (one line per search, with the
+// filter as received).
+type slapdServer struct {
+	addr string
+	log  *bytes.Buffer
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var logMu sync.Mutex
+
+// startSlapdWith writes a slapd.conf, loads ldif with slapadd and starts
+// slapd listening on addr.
+func startSlapdWith(t *testing.T, ldif, addr string) *slapdServer {
+	t.Helper()
+	slapd := requireTool(t, "/usr/sbin/slapd")
+	slapadd := requireTool(t, "/usr/sbin/slapadd")
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "db"), 0o700)
+	conf := fmt.Sprintf(`include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile %[1]s/slapd.pid
+database mdb
+suffix "dc=example,dc=org"
+rootdn "cn=admin,dc=example,dc=org"
+rootpw secret
+directory %[1]s/db
+`, dir)
+	confFile := testpki.WriteFile(dir, "slapd.conf", []byte(conf))
+	ldifFile := testpki.WriteFile(dir, "data.ldif", []byte(ldif))
+	if out, err := exec.Command(slapadd, "-f", confFile, "-l", ldifFile).CombinedOutput(); err != nil {
+		t.Fatalf("slapadd: %v\n%s", err, out)
+	}
+	s := &slapdServer{addr: addr, log: &bytes.Buffer{}}
+	cmd := exec.Command(slapd, "-f", confFile, "-h", "ldap://"+s.addr+"/", "-d", "256")
+	cmd.Stderr = &syncWriter{w: s.log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	waitFor(t, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, "slapd to listen")
+	return s
+}
+
+type syncWriter struct {
+	w *bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return w.w.Write(p)
+}
+
+func (s *slapdServer) logText() string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return s.log.String()
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestLDAP puts a CA (with its CRL) and user certificates into slapd and
+// checks ldap:// distribution points (with host and host-less), LOOKUP by
+// mail and name through LDAPSERVER, max-replies, filter escaping as slapd
+// receives it, and a black-hole server's timeout.
+func TestLDAP(t *testing.T) {
+	daemon := bin(t, "dirmngr")
+	client := bin(t, "dirmngr-client")
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("LDAP Root CA", "Example", "DE")})
+	now := time.Now()
+	// The distribution points name slapd's address, so pick the port
+	// first, build the PKI and the directory, then start slapd on it.
+	mk := func(addr string) (alice, bob, carol *testpki.Cert, ldif string) {
+		dp := "ldap://" + addr + "/cn=LDAP%20Root%20CA,dc=example,dc=org?certificateRevocationList;binary"
+		hostless := "ldap:///cn=LDAP%20Root%20CA,dc=example,dc=org?certificateRevocationList;binary"
+		alice = root.Issue(testpki.Template{Subject: testpki.Name("alice", "Example", "DE"), Serial: big.NewInt(0x6001), CRLURLs: []string{dp}, Email: []string{"alice@example.org"}})
+		bob = root.Issue(testpki.Template{Subject: testpki.Name("bob", "Example", "DE"), Serial: big.NewInt(0x6002), CRLURLs: []string{dp}, Email: []string{"bob@example.org"}})
+		carol = root.Issue(testpki.Template{Subject: testpki.Name("carol", "Example", "DE"), Serial: big.NewInt(0x6003), CRLURLs: []string{hostless}})
+		crl := (&testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: now.Add(24 * time.Hour), Entries: []testpki.Entry{{Serial: bob.Cert.SerialNumber, Reason: 1}}}).Build()
+		ldif = fmt.Sprintf(`dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: cn=LDAP Root CA,dc=example,dc=org
+objectClass: applicationProcess
+objectClass: certificationAuthority
+cn: LDAP Root CA
+cACertificate;binary:: %s
+certificateRevocationList;binary:: %s
+authorityRevocationList;binary:: %s
+
+dn: cn=alice,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: alice
+sn: tester
+mail: alice@example.org
+userCertificate;binary:: %s
+
+dn: cn=bob,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: bob
+sn: tester
+mail: bob@example.org
+userCertificate;binary:: %s
+`, b64(root.DER()), b64(crl), b64(crl), b64(alice.DER()), b64(bob.DER()))
+		return
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	alice, bob, carol, ldif := mk(addr)
+	s := startSlapdWith(t, ldif, addr)
+
+	home := newHome(t)
+	os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
+	testpki.WriteFile(filepath.Join(home, "trusted-certs"), "root.crt", root.DER())
+	os.WriteFile(filepath.Join(home, "dirmngr.conf"), []byte("ldapserver "+addr+":::dc=example,dc=org\nldaptimeout 2\nmax-replies 1\n"), 0o600)
+	startDaemon(t, daemon, home)
+
+	check := func(c *testpki.Cert, code int, want string) {
+		t.Helper()
+		r := runClientProg(t, client, home, c.DER(), "-v")
+		if r.code != code || !strings.Contains(r.out, want) {
+			t.Errorf("exit %d (want %d): %q lacks %q", r.code, code, r.out, want)
+		}
+	}
+	check(alice, 0, "certificate is valid")
+	check(bob, 1, "certificate has been revoked")
+	gca(t, home, "FLUSHCRLS")
+	check(carol, 0, "certificate is valid") // host-less DP, via the configured server
+	if n := strings.Count(s.logText(), `base="cn=LDAP Root CA,dc=example,dc=org"`); n != 2 {
+		t.Errorf("%d CRL searches, want 2 (ldap://host/ and ldap:///)", n)
+	}
+	list := gca(t, home, "LISTCRLS")
+	if !strings.Contains(list, "retrieved via ldap://") {
+		t.Errorf("CRL not from LDAP:\n%s", list)
+	}
+
+	// LOOKUP against the directory.
+	out := normalize(gca(t, home, "LOOKUP %3Calice@example.org%3E"))
+	if !strings.Contains(out, "D "+string(alice.DER())) || !strings.HasSuffix(out, "END\nOK\n") {
+		t.Errorf("LOOKUP <mail>: %q", out)
+	}
+	out = normalize(gca(t, home, "LOOKUP tester"))
+	if !strings.Contains(out, "S TRUNCATED 1") {
+		t.Errorf("max-replies 1 with two matches: %q", out)
+	}
+	out = normalize(gca(t, home, "LOOKUP /cn=alice,dc=example,dc=org"))
+	if !strings.Contains(out, "D "+string(alice.DER())) {
+		t.Errorf("LOOKUP /DN: %q", out)
+	}
+	out = gca(t, home, "LOOKUP nobody-here")
+	if !strings.Contains(out, "ERR 167772218 No data") {
+		t.Errorf("LOOKUP without match: %q", out)
+	}
+	// Hostile patterns reach slapd escaped (RFC 4515).
+	gca(t, home, "LOOKUP *%29%28uid=*", "LOOKUP a%5Cb%28c")
+	time.Sleep(200 * time.Millisecond)
+	log := s.logText()
+	if !strings.Contains(log, `filter="(|(sn=*\29\28uid=\2A*)`) && !strings.Contains(log, `filter="(|(sn=*\29\28uid=\2a*)`) {
+		t.Errorf("escaped filter not seen by slapd:\n%s", grepLines(log, "filter="))
+	}
+	t.Logf("slapd saw:\n%s", grepLines(log, "filter="))
+	if strings.Contains(log, "(uid=*") {
+		t.Errorf("filter injection reached slapd:\n%s", grepLines(log, "filter="))
+	}
+	if !strings.Contains(strings.ToLower(log), `a\5cb\28c`) {
+		t.Errorf("backslash/parenthesis not escaped:\n%s", grepLines(log, "filter="))
+	}
+
+	// A server that accepts and never answers: the ldaptimeout (2 s) ends
+	// the attempt with an error.
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	start := time.Now()
+	out = gca(t, home, "LDAPSERVER --clear", "LDAPSERVER "+hole.Addr().String()+":::dc=example,dc=org", "LOOKUP --url ldap://"+hole.Addr().String()+"/cn=x?cACertificate")
+	if d := time.Since(start); d > 10*time.Second || !strings.Contains(out, "ERR ") {
+		t.Errorf("black hole: %v, %q", d, out)
+	}
+	gca(t, home, "KILLDIRMNGR")
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,334 @@
+package ldap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/dirmngr/dirmngr/assuan"
+)
+
+// ParseServerList reads an ldapservers file: one host:port:user:pass:base
+// [:flags] specification per line, '#' comments and blank lines ignored.
+func ParseServerList(r io.Reader, name string) ([]*Server, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 8192)
+	var out []*Server
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		s, err := ParseServerSpec(line)
+		if err != nil {
+			return out, fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// ReadServerList reads an ldapservers file; a missing file is no servers.
+func ReadServerList(path string) ([]*Server, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("ldap: %w", err)
+	}
+	defer f.Close()
+	return ParseServerList(f, path)
+}
+
+// Options control connections.
+type Options struct {
+	Timeout   time.Duration // every operation; default 15 s (--ldaptimeout)
+	Proxy     string        // --ldap-proxy host[:port]: replaces the URL's host
+	OnlyProxy bool          // --only-ldap-proxy: never fall back to other hosts
+	Servers   []*Server     // configured servers (host-less URLs, LOOKUP)
+	Disabled  bool          // --disable-ldap
+}
+
+type serversKey struct{}
+
+// WithServers returns a context carrying extra (per-session) servers.
+func WithServers(ctx context.Context, s []*Server) context.Context {
+	return context.WithValue(ctx, serversKey{}, s)
+}
+
+// ServersFor returns the session servers carried by ctx followed by the
+// configured ones.
+func (o *Options) ServersFor(ctx context.Context) []*Server { return o.servers(ctx) }
+
+func (o *Options) servers(ctx context.Context) []*Server {
+	extra, _ := ctx.Value(serversKey{}).([]*Server)
+	return append(append([]*Server(nil), extra...), o.Servers...)
+}
+
+func (o *Options) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return 15 * time.Second
+	}
+	return o.Timeout
+}
+
+// errDisabled is returned when LDAP is switched off.
+var errDisabled = fmt.Errorf("ldap: disabled: %w", assuan.ErrNotSupported)
+
+// dial connects and binds to srv.
+func (o *Options) dial(ctx context.Context, srv *Server) (*goldap.Conn, error) {
+	port := srv.Port
+	scheme := "ldap"
+	if srv.LDAPOverTLS {
+		scheme = "ldaps"
+	}
+	if port == 0 {
+		port = 389
+		if srv.LDAPOverTLS {
+			port = 636
+		}
+	}
+	d := &net.Dialer{Timeout: o.timeout()}
+	addr := scheme + "://" + net.JoinHostPort(srv.Host, strconv.Itoa(port))
+	conn, err := goldap.DialURL(addr, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(&tls.Config{ServerName: srv.Host}))
+	if err != nil {
+		return nil, fmt.Errorf("ldap: connecting to %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
+	}
+	conn.SetTimeout(o.timeout())
+	if srv.StartTLS && !srv.LDAPOverTLS {
+		if err := conn.StartTLS(&tls.Config{ServerName: srv.Host}); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("ldap: StartTLS with %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
+		}
+	}
+	if srv.User != "" {
+		if err := conn.Bind(srv.User, srv.Password); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("ldap: bind to %s as %s failed: %w", addr, srv.User, assuan.Wrap(assuan.ErrNoData, err))
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	return conn, nil
+}
+
+// binaryNames lists an attribute with and without ";binary".
+func binaryNames(attrs []string) []string {
+	var out []string
+	for _, a := range attrs {
+		base := strings.TrimSuffix(a, ";binary")
+		out = append(out, base+";binary", base)
+	}
+	return out
+}
+
+// FetchURL reads the attribute values named by an LDAP URL (a CRL
+// distribution point, a caIssuers URL). A host-less URL is tried against
+// the configured servers; --ldap-proxy replaces the host.
+func (o *Options) FetchURL(ctx context.Context, raw string) ([]byte, error) {
+	if o.Disabled {
+		return nil, errDisabled
+	}
+	u, err := ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, assuan.ErrInvURI)
+	}
+	var targets []*Server
+	switch {
+	case o.Proxy != "":
+		p, err := ParseServerSpec(o.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: --ldap-proxy: %w", err)
+		}
+		targets = append(targets, p)
+		if !o.OnlyProxy && u.Host != "" {
+			targets = append(targets, &Server{Host: u.Host, Port: u.Port, LDAPOverTLS: u.TLS})
+		}
+	case u.Host != "":
+		targets = append(targets, &Server{Host: u.Host, Port: u.Port, LDAPOverTLS: u.TLS})
+	default:
+		targets = o.servers(ctx)
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("ldap: no server for the host-less URL %q: %w", raw, assuan.ErrConfiguration)
+	}
+	attrs := u.Attributes
+	if len(attrs) == 0 {
+		attrs = []string{"certificateRevocationList"}
+	}
+	var last error
+	for _, srv := range targets {
+		data, err := o.fetchOne(ctx, srv, u, attrs)
+		if err == nil {
+			return data, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+func (o *Options) fetchOne(ctx context.Context, srv *Server, u *URL, attrs []string) ([]byte, error) {
+	conn, err := o.dial(ctx, srv)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	names := binaryNames(attrs)
+	req := goldap.NewSearchRequest(u.DN, u.Scope, goldap.NeverDerefAliases, 1, int(o.timeout().Seconds()), false, u.Filter, names, nil)
+	res, err := conn.Search(req)
+	if err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
+		return nil, fmt.Errorf("ldap: search %q on %s: %w", u.DN, srv.Host, mapError(err))
+	}
+	for _, e := range res.Entries {
+		for _, n := range names {
+			if v := e.GetRawAttributeValues(n); len(v) > 0 && len(v[0]) > 0 {
+				return v[0], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("ldap: nothing found at %q on %s: %w", u.DN, srv.Host, assuan.ErrNoData)
+}
+
+func mapError(err error) error {
+	var le *goldap.Error
+	if errors.As(err, &le) && le.ResultCode == goldap.ErrorNetwork {
+		return assuan.Wrap(assuan.ErrTimeout, err)
+	}
+	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+		return assuan.Wrap(assuan.ErrNoData, err)
+	}
+	return assuan.Wrap(assuan.ErrNoData, err)
+}
+
+// Filter turns a LOOKUP pattern into a search as GnuPG's dirmngr does:
+// "<mail>" → (mail=…); "/DN" and "#/DN" → a base search at DN; anything
+// else (an optional leading '*' dropped) → a substring match on sn, cn
+// and mail. Values are escaped per RFC 4515, so a pattern cannot inject
+// filter syntax. base is "" for "search below the server's base".
+func Filter(pattern string) (base, filter string, scope int, err error) {
+	switch {
+	case strings.HasPrefix(pattern, "<"):
+		m := strings.TrimSuffix(pattern[1:], ">")
+		return "", "(mail=" + goldap.EscapeFilter(m) + ")", ScopeSub, nil
+	case strings.HasPrefix(pattern, "#/"):
+		return pattern[2:], "(objectClass=*)", ScopeBase, nil
+	case strings.HasPrefix(pattern, "/"):
+		if len(pattern) == 1 {
+			return "", "", 0, fmt.Errorf("ldap: empty DN pattern: %w", assuan.ErrInvName)
+		}
+		return pattern[1:], "(objectClass=*)", ScopeBase, nil
+	case strings.HasPrefix(pattern, "#"):
+		return "", "", 0, fmt.Errorf("ldap: serial number patterns are not supported: %w", assuan.ErrInvName)
+	}
+	p := strings.TrimPrefix(pattern, "*")
+	if p == "" {
+		return "", "", 0, fmt.Errorf("ldap: empty pattern: %w", assuan.ErrInvName)
+	}
+	e := goldap.EscapeFilter(p)
+	return "", "(|(sn=*" + e + "*)(|(cn=*" + e + "*)(mail=*" + e + "*)))", ScopeSub, nil
+}
+
+// Certificates are the attributes LOOKUP returns.
+var certAttrs = []string{"userCertificate", "cACertificate"}
+
+// Lookup searches every configured server for pattern and calls emit with
+// each certificate (DER) until max results (0 = no limit); it reports
+// whether the limit cut the results.
+func (o *Options) Lookup(ctx context.Context, pattern string, max int, emit func([]byte) error) (truncated bool, err error) {
+	if o.Disabled {
+		return false, errDisabled
+	}
+	base, filter, scope, err := Filter(pattern)
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	var last error
+	found := false
+	for _, srv := range o.servers(ctx) {
+		b := base
+		if b == "" {
+			b = srv.Base
+		}
+		conn, err := o.dial(ctx, srv)
+		if err != nil {
+			last = err
+			continue
+		}
+		limit := 0
+		if max > 0 {
+			limit = max - n + 1
+		}
+		req := goldap.NewSearchRequest(b, scope, goldap.NeverDerefAliases, limit, int(o.timeout().Seconds()), false, filter, binaryNames(certAttrs), nil)
+		res, err := conn.Search(req)
+		conn.Close()
+		if err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
+			last = fmt.Errorf("ldap: search on %s: %w", srv.Host, mapError(err))
+			continue
+		}
+		for _, e := range res.Entries {
+			for _, name := range binaryNames(certAttrs) {
+				for _, v := range e.GetRawAttributeValues(name) {
+					if len(v) == 0 {
+						continue
+					}
+					if max > 0 && n >= max {
+						return true, nil
+					}
+					if err := emit(v); err != nil {
+						return false, err
+					}
+					n++
+					found = true
+				}
+			}
+		}
+	}
+	if !found && last != nil {
+		return false, last
+	}
+	if !found && len(o.servers(ctx)) > 0 {
+		return false, fmt.Errorf("ldap: no certificate for %q: %w", pattern, assuan.ErrNoData)
+	}
+	return false, nil
+}
+
+// OptionsFrom builds the LDAP options from dirmngr's: --ldapserver specs
+// and the --ldapserverlist-file (default <homedir>/dirmngr_ldapservers.conf).
+func OptionsFrom(disable bool, timeoutSec int, proxy string, onlyProxy bool, specs []string, listFile, homedir string) (*Options, []string, error) {
+	o := &Options{Disabled: disable, Timeout: time.Duration(timeoutSec) * time.Second, Proxy: proxy, OnlyProxy: onlyProxy}
+	var warnings []string
+	for _, s := range specs {
+		srv, err := ParseServerSpec(s)
+		if err != nil {
+			return nil, warnings, fmt.Errorf("ldapserver %q: %w", s, err)
+		}
+		warnings = append(warnings, srv.Warnings...)
+		o.Servers = append(o.Servers, srv)
+	}
+	if listFile == "" {
+		listFile = homedir + "/dirmngr_ldapservers.conf"
+	}
+	list, err := ReadServerList(listFile)
+	if err != nil {
+		return nil, warnings, err
+	}
+	o.Servers = append(o.Servers, list...)
+	return o, warnings, nil
+}
