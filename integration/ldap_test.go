@@ -206,6 +206,42 @@ userCertificate;binary:: %s
 		t.Errorf("backslash/parenthesis not escaped:\n%s", grepLines(log, "filter="))
 	}
 
+	// Bind with user and password (slapd's rootdn), and a wrong password.
+	out = normalize(gca(t, home, "LDAPSERVER --clear", "LDAPSERVER "+addr+":cn=admin,dc=example,dc=org:secret:dc=example,dc=org", "LOOKUP %3Cbob@example.org%3E"))
+	if !strings.Contains(out, "D "+string(bob.DER())) {
+		t.Errorf("LOOKUP with bind: %q", out)
+	}
+	if !strings.Contains(s.logText(), `BIND dn="cn=admin,dc=example,dc=org" method=128`) {
+		t.Errorf("no simple bind seen by slapd:\n%s", grepLines(s.logText(), "BIND"))
+	}
+	// The configured server (from dirmngr.conf) still answers after a
+	// failed bind on the session's.
+	out = gca(t, home, "LDAPSERVER --clear", "LDAPSERVER "+addr+":cn=admin,dc=example,dc=org:wrong:dc=example,dc=org", "LOOKUP %3Cbob@example.org%3E")
+	if !strings.Contains(out, "END") {
+		t.Errorf("fallback after a failed bind: %q", out)
+	}
+
+	// A server sending hostile BER: errors, the daemon keeps serving.
+	evil, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Close()
+	go func() {
+		for {
+			c, err := evil.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x02, 0x01, 0x01, 0x65, 0x80, 0xff, 0xff})
+			c.Close()
+		}
+	}()
+	out = gca(t, home, "LOOKUP --url ldap://"+evil.Addr().String()+"/cn=x?cACertificate", "GETINFO version")
+	if !strings.Contains(out, "ERR ") || !strings.Contains(out, "D 2.2.40") {
+		t.Errorf("hostile LDAP server: %q", out)
+	}
+
 	// A server that accepts and never answers: the ldaptimeout (2 s) ends
 	// the attempt with an error.
 	hole, err := net.Listen("tcp", "127.0.0.1:0")
@@ -238,4 +274,67 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestLDAPProxyAndGpgsm: --ldap-proxy replaces the host of ldap:// DPs
+// (with --only-ldap-proxy no fallback), and gpgsm --verify checks a
+// certificate whose only distribution point is ldap:// through our daemon.
+func TestLDAPProxyAndGpgsm(t *testing.T) {
+	daemon := bin(t, "dirmngr")
+	client := bin(t, "dirmngr-client")
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Proxy Root CA", "Example", "DE")})
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// The DP names an unreachable host; only the proxy can answer.
+	dp := "ldap://127.0.0.1:1/cn=Proxy%20Root%20CA,dc=example,dc=org?certificateRevocationList;binary"
+	good := root.Issue(testpki.Template{Subject: testpki.Name("good", "Example", "DE"), CRLURLs: []string{dp}})
+	bad := root.Issue(testpki.Template{Subject: testpki.Name("bad", "Example", "DE"), CRLURLs: []string{dp}})
+	crl := (&testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Entries: []testpki.Entry{{Serial: bad.Cert.SerialNumber, Reason: 1}}}).Build()
+	startSlapdWith(t, fmt.Sprintf(`dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: cn=Proxy Root CA,dc=example,dc=org
+objectClass: applicationProcess
+objectClass: certificationAuthority
+cn: Proxy Root CA
+cACertificate;binary:: %s
+certificateRevocationList;binary:: %s
+authorityRevocationList;binary:: %s
+`, b64(root.DER()), b64(crl), b64(crl)), addr)
+	home := newHome(t)
+	os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
+	testpki.WriteFile(filepath.Join(home, "trusted-certs"), "root.crt", root.DER())
+	os.WriteFile(filepath.Join(home, "dirmngr.conf"), []byte("ldap-proxy "+addr+"\nonly-ldap-proxy\nldaptimeout 3\n"), 0o600)
+	startDaemon(t, daemon, home)
+	if r := runClientProg(t, client, home, good.DER(), "-v"); r.code != 0 {
+		t.Errorf("via proxy: %d %s", r.code, r.out)
+	}
+	if r := runClientProg(t, client, home, bad.DER(), "-v"); r.code != 1 {
+		t.Errorf("revoked via proxy: %d %s", r.code, r.out)
+	}
+	gca(t, home, "KILLDIRMNGR")
+
+	// gpgsm through our daemon, the CRL only in LDAP.
+	l := &lab{dir: t.TempDir(), root: root}
+	for _, sc := range []struct {
+		signer *testpki.Cert
+		want   string
+	}{{good, "Good signature"}, {bad, "certificate has been revoked"}} {
+		ghome := newHome(t)
+		os.WriteFile(filepath.Join(ghome, "gpgsm.conf"), []byte("dirmngr-program "+daemon+"\n"), 0o600)
+		os.WriteFile(filepath.Join(ghome, "trustlist.txt"), []byte(root.Fingerprint()+" S\n"), 0o600)
+		os.WriteFile(filepath.Join(ghome, "dirmngr.conf"), []byte("ldap-proxy "+addr+"\nonly-ldap-proxy\n"), 0o600)
+		f1 := testpki.WriteFile(ghome, "root.der", root.DER())
+		f2 := testpki.WriteFile(ghome, "ee.der", sc.signer.DER())
+		if out, err := exec.Command("gpgsm", "--homedir", ghome, "--batch", "--disable-dirmngr", "--import", f1, f2).CombinedOutput(); err != nil {
+			t.Fatalf("import: %v %s", err, out)
+		}
+		sig, data := l.sign(t, sc.signer, "ldap-"+sc.signer.Cert.Subject.CommonName)
+		out, _ := runGpgsm(t, ghome, "--verify", sig, data)
+		if !strings.Contains(verdict(out), sc.want) {
+			t.Errorf("gpgsm: %q, want %q\n%s", verdict(out), sc.want, out)
+		}
+	}
 }
