@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -54,8 +55,10 @@ func ReadServerList(path string) ([]*Server, error) {
 	return ParseServerList(f, path)
 }
 
-// Options control connections.
+// Options control connections. Options are shared by all sessions; only
+// AddServerFromURL changes them after creation.
 type Options struct {
+	mu        sync.Mutex
 	Timeout   time.Duration // every operation; default 15 s (--ldaptimeout)
 	Proxy     string        // --ldap-proxy host[:port]: replaces the URL's host
 	OnlyProxy bool          // --only-ldap-proxy: never fall back to other hosts
@@ -76,7 +79,26 @@ func (o *Options) ServersFor(ctx context.Context) []*Server { return o.servers(c
 
 func (o *Options) servers(ctx context.Context) []*Server {
 	extra, _ := ctx.Value(serversKey{}).([]*Server)
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	return append(append([]*Server(nil), extra...), o.Servers...)
+}
+
+// AddServerFromURL remembers the host of an ldap:// URL as a server
+// (--add-servers), unless it is already known.
+func (o *Options) AddServerFromURL(raw string) {
+	u, err := ParseURL(raw)
+	if err != nil || u.Host == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.Servers {
+		if s.Host == u.Host && (s.Port == u.Port || u.Port == 0) {
+			return
+		}
+	}
+	o.Servers = append(o.Servers, &Server{Host: u.Host, Port: u.Port, LDAPOverTLS: u.TLS})
 }
 
 func (o *Options) timeout() time.Duration {

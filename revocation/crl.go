@@ -67,6 +67,7 @@ type Config struct {
 	IgnoreHTTPDP     bool     // skip http(s) distribution points
 	IgnoreLDAPDP     bool     // skip ldap distribution points
 	DisableLDAP      bool     // --disable-ldap
+	AddServers       bool     // --add-servers: remember LDAP hosts seen in DPs
 	IgnoreExtensions []string // critical certificate extensions to accept (OIDs)
 	Limits           crl.Limits
 	ClockSkew        time.Duration // tolerated future thisUpdate; default 10 min
@@ -120,10 +121,6 @@ func (c *Checker) SetLDAP(o *ldap.Options) { c.ldapp.Store(o) }
 // LDAP returns the LDAP options in use (nil if none).
 func (c *Checker) LDAP() *ldap.Options { return c.ldapp.Load() }
 
-func hasSessionServers(ctx context.Context) bool {
-	lo := &ldap.Options{}
-	return len(lo.ServersFor(ctx)) > 0
-}
 
 // Fetcher returns the HTTP fetcher in use.
 func (c *Checker) Fetcher() *fetch.Fetcher { return c.fetchp.Load() }
@@ -205,6 +202,9 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 			if c.conf().IgnoreLDAPDP || c.conf().DisableLDAP {
 				continue
 			}
+			if lo := c.ldapp.Load(); lo != nil && c.conf().AddServers {
+				lo.AddServerFromURL(u)
+			}
 		default:
 			continue
 		}
@@ -223,7 +223,7 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 		switch {
 		case c.conf().DisableLDAP:
 			return fmt.Errorf("revocation: no CRL distribution point and LDAP disabled: %w", assuan.ErrNotSupported)
-		case lo == nil || len(lo.Servers) == 0 && !hasSessionServers(ctx):
+		case lo == nil || len(lo.ServersFor(ctx)) == 0:
 			return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", assuan.ErrConfiguration)
 		}
 		issuer, err := certid.DN(cert.RawIssuer)
@@ -500,6 +500,14 @@ func (c *Checker) findCRLIssuer(ctx context.Context, info *crl.Info, ask Asker) 
 		}
 		if e := try(learn(der)); e != nil {
 			return e, nil
+		}
+	}
+	// Last, the issuer's entry on the configured LDAP servers.
+	if lo := c.ldapp.Load(); lo != nil && !lo.Disabled && len(lo.ServersFor(ctx)) > 0 {
+		if der, err := lo.FetchURL(ctx, "ldap:///"+url.PathEscape(info.Issuer)+"?cACertificate;binary"); err == nil {
+			if e := try(learn(der)); e != nil {
+				return e, nil
+			}
 		}
 	}
 	if len(cands) > 0 {

@@ -52,6 +52,7 @@ func ConfigFrom(o *config.Options) Config {
 		IgnoreHTTPDP:     o.IgnoreHTTPDP,
 		IgnoreLDAPDP:     o.IgnoreLDAPDP,
 		DisableLDAP:      o.DisableLDAP,
+		AddServers:       o.AddServers,
 		IgnoreExtensions: o.IgnoreCertExtension,
 		Limits:           crl.Limits{MaxBytes: int64(o.MaxCRLSize), MaxEntries: int64(o.MaxCRLEntries)},
 	}
