@@ -121,7 +121,6 @@ func (c *Checker) SetLDAP(o *ldap.Options) { c.ldapp.Store(o) }
 // LDAP returns the LDAP options in use (nil if none).
 func (c *Checker) LDAP() *ldap.Options { return c.ldapp.Load() }
 
-
 // Fetcher returns the HTTP fetcher in use.
 func (c *Checker) Fetcher() *fetch.Fetcher { return c.fetchp.Load() }
 
