@@ -272,3 +272,16 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 
 // HexUpper formats b as uppercase hex.
 func HexUpper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+// BySource returns the certificates from one source.
+func (s *Store) BySource(src Source) []*Entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*Entry
+	for _, e := range s.byFpr {
+		if e.Source == src {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"math/big"
@@ -41,6 +42,12 @@ var logMu sync.Mutex
 // slapd listening on addr.
 func startSlapdWith(t *testing.T, ldif, addr string) *slapdServer {
 	t.Helper()
+	return startSlapdTLS(t, ldif, addr, nil)
+}
+
+// startSlapdTLS is startSlapdWith with a TLS server certificate (StartTLS).
+func startSlapdTLS(t *testing.T, ldif, addr string, tlsCert *testpki.Cert) *slapdServer {
+	t.Helper()
 	slapd := requireTool(t, "/usr/sbin/slapd")
 	slapadd := requireTool(t, "/usr/sbin/slapadd")
 	dir := t.TempDir()
@@ -51,12 +58,13 @@ include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile %[1]s/slapd.pid
+%[2]s
 database mdb
 suffix "dc=example,dc=org"
 rootdn "cn=admin,dc=example,dc=org"
 rootpw secret
 directory %[1]s/db
-`, dir)
+`, dir, tlsLines(dir, tlsCert))
 	confFile := testpki.WriteFile(dir, "slapd.conf", []byte(conf))
 	ldifFile := testpki.WriteFile(dir, "data.ldif", []byte(ldif))
 	if out, err := exec.Command(slapadd, "-f", confFile, "-l", ldifFile).CombinedOutput(); err != nil {
@@ -336,5 +344,54 @@ authorityRevocationList;binary:: %s
 		if !strings.Contains(verdict(out), sc.want) {
 			t.Errorf("gpgsm: %q, want %q\n%s", verdict(out), sc.want, out)
 		}
+	}
+}
+
+func tlsLines(dir string, c *testpki.Cert) string {
+	if c == nil {
+		return ""
+	}
+	cert := testpki.WriteFile(dir, "server.pem", c.PEM())
+	key := testpki.WriteFile(dir, "server.key", c.KeyPEM())
+	return "TLSCertificateFile " + cert + "\nTLSCertificateKeyFile " + key + "\n"
+}
+
+// TestLDAPStartTLS: a starttls server spec upgrades the connection and
+// verifies slapd's certificate against trusted-certs.
+func TestLDAPStartTLS(t *testing.T) {
+	daemon := bin(t, "dirmngr")
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("TLS Root CA", "Example", "DE")})
+	srvCert := ca.Issue(testpki.Template{Subject: testpki.Name("127.0.0.1", "", ""), IPs: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUse: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	user := ca.Issue(testpki.Template{Subject: testpki.Name("tls user", "", ""), Email: []string{"tls@example.org"}})
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startSlapdTLS(t, fmt.Sprintf(`dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: cn=tls user,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: tls user
+sn: user
+mail: tls@example.org
+userCertificate;binary:: %s
+`, b64(user.DER())), addr, srvCert)
+	for _, trusted := range []bool{true, false} {
+		home := newHome(t)
+		if trusted {
+			os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
+			testpki.WriteFile(filepath.Join(home, "trusted-certs"), "ca.crt", ca.DER())
+		}
+		startDaemon(t, daemon, home)
+		out := normalize(gca(t, home, "LDAPSERVER "+addr+":::dc=example,dc=org:starttls", "LOOKUP %3Ctls@example.org%3E"))
+		found := strings.Contains(out, "D "+string(user.DER()))
+		if found != trusted {
+			t.Errorf("trusted=%v: found=%v\n%q", trusted, found, out)
+		}
+		gca(t, home, "KILLDIRMNGR")
+	}
+	if !strings.Contains(s.logText(), "oid=1.3.6.1.4.1.1466.20037") {
+		t.Errorf("no StartTLS request seen by slapd:\n%s", grepLines(s.logText(), "EXT"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,9 @@ type Options struct {
 	OnlyProxy bool          // --only-ldap-proxy: never fall back to other hosts
 	Servers   []*Server     // configured servers (host-less URLs, LOOKUP)
 	Disabled  bool          // --disable-ldap
+	// RootCAs verify ldaps/StartTLS servers (system roots plus
+	// trusted-certs); nil = system roots.
+	RootCAs *x509.CertPool
 }
 
 type serversKey struct{}
@@ -126,13 +130,14 @@ func (o *Options) dial(ctx context.Context, srv *Server) (*goldap.Conn, error) {
 	}
 	d := &net.Dialer{Timeout: o.timeout()}
 	addr := scheme + "://" + net.JoinHostPort(srv.Host, strconv.Itoa(port))
-	conn, err := goldap.DialURL(addr, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(&tls.Config{ServerName: srv.Host}))
+	tlsConf := &tls.Config{ServerName: srv.Host, RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	conn, err := goldap.DialURL(addr, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(tlsConf))
 	if err != nil {
 		return nil, fmt.Errorf("ldap: connecting to %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
 	}
 	conn.SetTimeout(o.timeout())
 	if srv.StartTLS && !srv.LDAPOverTLS {
-		if err := conn.StartTLS(&tls.Config{ServerName: srv.Host}); err != nil {
+		if err := conn.StartTLS(tlsConf); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("ldap: StartTLS with %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
 		}

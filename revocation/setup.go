@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -94,6 +95,22 @@ func (c *Checker) configureLDAP(o *config.Options, homedir string) error {
 	if err != nil {
 		return fmt.Errorf("LDAP configuration: %w", err)
 	}
+	// TLS to LDAP servers trusts the system roots and trusted-certs.
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, d := range CertDirs(homedir) {
+		if d.Source != certstore.Trusted {
+			continue
+		}
+		tmp := certstore.New()
+		tmp.LoadDir(d.Dir, certstore.Trusted, nil)
+		for _, e := range tmp.BySource(certstore.Trusted) {
+			pool.AddCert(e.Cert)
+		}
+	}
+	lo.RootCAs = pool
 	c.SetLDAP(lo)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -130,6 +131,8 @@ type Template struct {
 	KeyUsage   x509.KeyUsage
 	ExtKeyUse  []x509.ExtKeyUsage
 	Email      []string
+	DNSNames   []string
+	IPs        []net.IP
 	// ExtraExtensions are added verbatim (e.g. unknown critical ones).
 	ExtraExtensions []pkix.Extension
 }
@@ -158,6 +161,8 @@ func (t *Template) x509(now time.Time) *x509.Certificate {
 		KeyUsage:              t.KeyUsage,
 		ExtKeyUsage:           t.ExtKeyUse,
 		EmailAddresses:        t.Email,
+		DNSNames:              t.DNSNames,
+		IPAddresses:           t.IPs,
 		ExtraExtensions:       t.ExtraExtensions,
 	}
 	if c.SerialNumber == nil {
