@@ -195,6 +195,10 @@ userCertificate;binary:: %s
 	if !strings.Contains(out, "D "+string(alice.DER())) {
 		t.Errorf("LOOKUP /DN: %q", out)
 	}
+	out = normalize(gca(t, home, "LOOKUP --url ldap://"+addr+"/cn=LDAP%2520Root%2520CA,dc=example,dc=org?cACertificate;binary"))
+	if !strings.Contains(out, "D "+string(root.DER())) {
+		t.Errorf("LOOKUP --url ldap://: %q", out)
+	}
 	out = gca(t, home, "LOOKUP nobody-here")
 	if !strings.Contains(out, "ERR 167772218 No data") {
 		t.Errorf("LOOKUP without match: %q", out)

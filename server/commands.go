@@ -44,7 +44,7 @@ func (s *Server) commands() []assuan.Command {
 	cmds := []assuan.Command{
 		{Name: "DNS_CERT", Help: helpDNSCert, Handler: ni},
 		{Name: "WKD_GET", Help: helpWKDGet, Handler: ni},
-		{Name: "LDAPSERVER", Help: helpLDAPServer, Handler: s.cmdLDAPServer},
+		{Name: "LDAPSERVER", Help: helpLDAPServer, Handler: s.cmdLDAPServer, NoLogArgs: true}, // carries passwords
 		{Name: "ISVALID", Help: helpISValid, Handler: s.cmdISValid},
 		{Name: "CHECKCRL", Help: helpCheckCRL, Handler: s.cmdCheckCRL},
 		{Name: "CHECKOCSP", Help: helpCheckOCSP, Handler: s.cmdCheckOCSP},
