@@ -10,7 +10,9 @@ BENCHTIME  ?= 1x
 TEST_DEBS  := gpgsm gpgconf gpg-agent dirmngr openssl systemd slapd ldap-utils fetch-crl libnss3-tools
 PROGRAMS   := dirmngr dirmngr-client fetch-crl
 
-.PHONY: all build run test test-deps lint bench fuzz clean
+.PHONY: all build run test test-deps lint bench fuzz clean man deb
+NFPM_VERSION ?= v2.35.3
+VERSION      ?= 0.1.0
 
 all: build
 
@@ -23,7 +25,7 @@ build:
 run: build
 	@home="$${GNUPGHOME:-$$HOME/.gnupg}"; mkdir -p -m 700 "$$home"; \
 	echo "dirmngr: homedir $$home; stop with Ctrl-C"; \
-	exec $(BIN)/dirmngr --daemon --no-detach --verbose
+	exec $(BIN)/dirmngr --homedir "$$home" --daemon --no-detach --verbose
 
 # Installs the Debian packages the integration tests need, when missing and
 # when running as root (CI). Elsewhere it only reports what is missing.
@@ -60,5 +62,19 @@ fuzz:
 	  done; \
 	done
 
+# Man pages under the package's names (the -go suffix keeps them apart from
+# GnuPG's and Debian fetch-crl's).
+man:
+	@mkdir -p build/man
+	gzip -9n -c docs/dirmngr.8 > build/man/dirmngr-go.8.gz
+	gzip -9n -c docs/dirmngr-client.1 > build/man/dirmngr-client-go.1.gz
+	gzip -9n -c docs/fetch-crl.8 > build/man/fetch-crl-go.8.gz
+
+# Debian package built with nfpm (installed as a Go tool on first use).
+deb: build man
+	@mkdir -p build/tools
+	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	cd packaging && VERSION=$(VERSION) GOARCH=$$($(GO) env GOARCH) ../build/tools/nfpm package -f nfpm.yaml -p deb -t ../build/
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build
