@@ -191,6 +191,13 @@ func runDaemon(d *dmdaemon.Daemon, loaded *config.Loaded, args []string, out io.
 		}
 		return ExitError{2}
 	}
+	if loaded.Dirs.System {
+		// The system-wide daemon serves every eligible user; control
+		// commands stay limited to root and the daemon's user.
+		if err := os.Chmod(path, 0o666); err != nil {
+			d.Log.Error("socket permissions", "err", err)
+		}
+	}
 	if o.NoDetach {
 		return serveOrFail(d, uln, path, nil)
 	}

@@ -32,7 +32,7 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		fmt.Fprintf(errOut, "dirmngr: --%s needs at least one %s\n", command, map[string]string{"load-crl": "file name", "fetch-crl": "URL"}[command])
 		return ExitError{2}
 	}
-	chk, err := revocation.Open(o, loaded.Homedir, false, log)
+	chk, err := revocation.Open(o, loaded.Dirs, false, log)
 	if errors.Is(err, crlcache.ErrLocked) {
 		return viaDaemon(command, loaded, operands, out, errOut)
 	}

@@ -59,7 +59,49 @@ type Loaded struct {
 	Warnings   []string // non-fatal problems, e.g. unknown options in the file
 	ConfigFile string   // the configuration file name ("" with --no-options)
 	ConfigRead bool     // whether the file existed and was read
-	Homedir    string   // absolute home directory
+	Homedir    string   // absolute home directory (system mode: the config directory)
+	Dirs       Dirs     // where data lives (homedir or system layout)
+}
+
+// Dirs is where a dirmngr keeps its files. In homedir mode (GnuPG 2.2's
+// way, and how gpgsm starts it) everything is below the homedir; in system
+// mode (`dirmngr --daemon` without --homedir or $GNUPGHOME, the seed
+// manual's system-wide daemon) the classic directories are used.
+type Dirs struct {
+	System      bool
+	Config      string // dirmngr.conf, trusted-certs/, extra-certs/
+	Data        string // extra data (system: /var/lib/dirmngr)
+	Cache       string // crls.d lives below it
+	LDAPServers string // default --ldapserverlist-file
+	Socket      string // system mode: the socket ("" = GnuPG's socket rules)
+}
+
+// SystemPrefix prefixes the system-mode directories; tests and packagers
+// may set it (environment DIRMNGR_SYSTEM_PREFIX).
+func SystemPrefix() string { return os.Getenv("DIRMNGR_SYSTEM_PREFIX") }
+
+// SystemDirs is the system-mode layout.
+func SystemDirs() Dirs {
+	p := SystemPrefix()
+	return Dirs{
+		System:      true,
+		Config:      p + "/etc/dirmngr",
+		Data:        p + "/var/lib/dirmngr",
+		Cache:       p + "/var/cache/dirmngr",
+		LDAPServers: p + "/etc/dirmngr/ldapservers.conf",
+		Socket:      p + "/run/dirmngr/socket",
+	}
+}
+
+// HomeDirs is the homedir-mode layout.
+func HomeDirs(homedir string) Dirs {
+	return Dirs{Config: homedir, Data: homedir, Cache: homedir, LDAPServers: filepath.Join(homedir, "dirmngr_ldapservers.conf")}
+}
+
+// systemMode reports whether args ask for the system-wide daemon:
+// --daemon or --supervised on the command line, no --homedir, no GNUPGHOME.
+func systemMode(pre *Options) bool {
+	return (pre.Daemon || pre.Supervised) && pre.Homedir == "" && os.Getenv("GNUPGHOME") == ""
 }
 
 // Load computes the effective options from args (the command line without
@@ -78,6 +120,11 @@ func Load(args []string) (*Loaded, error) {
 	res.Homedir = StandardHomedir()
 	if pre.Homedir != "" {
 		res.Homedir = absClean(pre.Homedir)
+	}
+	res.Dirs = HomeDirs(res.Homedir)
+	if systemMode(&pre) {
+		res.Dirs = SystemDirs()
+		res.Homedir = res.Dirs.Config
 	}
 
 	opts := Defaults()

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,13 @@ func (d *Daemon) newServer(socketPath string) error {
 	d.srv = server.New(d.loaded.Opts, server.Env{
 		Homedir: d.loaded.Homedir, ConfigFile: d.loaded.ConfigFile, SocketPath: socketPath,
 	}, d, d.Log)
-	chk, err := revocation.Open(d.loaded.Opts, d.loaded.Homedir, false, d.Log)
+	if d.loaded.Dirs.System {
+		d.Log.Info("system mode: configuration in " + d.loaded.Dirs.Config + ", CRL cache in " + d.loaded.Dirs.Cache)
+		if err := os.MkdirAll(d.loaded.Dirs.Cache, 0o755); err != nil {
+			return fmt.Errorf("creating the cache directory: %w", err)
+		}
+	}
+	chk, err := revocation.Open(d.loaded.Opts, d.loaded.Dirs, false, d.Log)
 	if err != nil {
 		return err
 	}
@@ -141,6 +148,14 @@ func (d *Daemon) Close() error {
 func DefaultSocketPath(l *config.Loaded, create bool) (string, error) {
 	if l.Opts.SocketName != "" {
 		return l.Opts.SocketName, nil
+	}
+	if l.Dirs.Socket != "" {
+		if create {
+			if err := os.MkdirAll(filepath.Dir(l.Dirs.Socket), 0o755); err != nil {
+				return "", fmt.Errorf("creating the socket directory: %w", err)
+			}
+		}
+		return l.Dirs.Socket, nil
 	}
 	dir, err := config.SocketDir(l.Homedir, "/run/user", create)
 	if err != nil {
@@ -390,7 +405,7 @@ func (d *Daemon) Reload() error {
 		d.srv.SetOptions(l.Opts)
 	}
 	if d.chk != nil {
-		if err := d.chk.Reconfigure(l.Opts, l.Homedir); err != nil {
+		if err := d.chk.Reconfigure(l.Opts, l.Dirs); err != nil {
 			d.Log.Error("reloading the CRL cache", "err", err)
 		}
 		if err := d.setupOCSP(l); err != nil {

@@ -70,25 +70,29 @@ func FetchConfigFrom(o *config.Options) fetch.Config {
 	}
 }
 
-// Open opens the CRL cache of homedir, loads the certificate directories
-// and returns a ready Checker.
-func Open(o *config.Options, homedir string, readOnly bool, log *slog.Logger) (*Checker, error) {
-	cache, err := crlcache.Open(filepath.Join(homedir, "crls.d"), crlcache.Options{ReadOnly: readOnly})
+// Open opens the CRL cache below dirs.Cache, loads the certificate
+// directories and returns a ready Checker.
+func Open(o *config.Options, dirs config.Dirs, readOnly bool, log *slog.Logger) (*Checker, error) {
+	cache, err := crlcache.Open(filepath.Join(dirs.Cache, "crls.d"), crlcache.Options{ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("opening the CRL cache: %w", err)
 	}
 	store := certstore.New()
-	LoadCerts(store, homedir, log)
+	LoadCerts(store, dirs.Config, log)
 	c := New(ConfigFrom(o), cache, store, fetch.New(FetchConfigFrom(o)), log)
-	if err := c.configureLDAP(o, homedir); err != nil {
+	if err := c.configureLDAP(o, dirs); err != nil {
 		cache.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Checker) configureLDAP(o *config.Options, homedir string) error {
-	lo, warnings, err := ldap.OptionsFrom(o.DisableLDAP, o.LDAPTimeout, o.LDAPProxy, o.OnlyLDAPProxy, o.LDAPServer, o.LDAPServerListFile, homedir)
+func (c *Checker) configureLDAP(o *config.Options, dirs config.Dirs) error {
+	list := o.LDAPServerListFile
+	if list == "" {
+		list = dirs.LDAPServers
+	}
+	lo, warnings, err := ldap.OptionsFrom(o.DisableLDAP, o.LDAPTimeout, o.LDAPProxy, o.OnlyLDAPProxy, o.LDAPServer, list, dirs.Config)
 	for _, w := range warnings {
 		c.log.Warn(w)
 	}
@@ -100,7 +104,7 @@ func (c *Checker) configureLDAP(o *config.Options, homedir string) error {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	for _, d := range CertDirs(homedir) {
+	for _, d := range CertDirs(dirs.Config) {
 		if d.Source != certstore.Trusted {
 			continue
 		}
@@ -117,15 +121,15 @@ func (c *Checker) configureLDAP(o *config.Options, homedir string) error {
 
 // Reconfigure applies new options (after SIGHUP): checker settings, the
 // fetcher, the certificate directories and the cache metadata.
-func (c *Checker) Reconfigure(o *config.Options, homedir string) error {
+func (c *Checker) Reconfigure(o *config.Options, dirs config.Dirs) error {
 	cfg := ConfigFrom(o)
 	old := c.conf()
 	cfg.Now = old.Now
 	cfg.ClockSkew = old.ClockSkew
 	c.cfgp.Store(&cfg)
 	c.fetchp.Store(fetch.New(FetchConfigFrom(o)))
-	LoadCerts(c.certs, homedir, c.log)
-	if err := c.configureLDAP(o, homedir); err != nil {
+	LoadCerts(c.certs, dirs.Config, c.log)
+	if err := c.configureLDAP(o, dirs); err != nil {
 		return err
 	}
 	return c.cache.Reload()
