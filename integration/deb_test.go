@@ -73,7 +73,8 @@ func TestDebPackage(t *testing.T) {
 		t.Errorf("installed dirmngr-go --version: %v %s", err, out)
 	}
 	units := []string{"/usr/lib/systemd/user/dirmngr-go.socket", "/usr/lib/systemd/user/dirmngr-go.service",
-		"/usr/lib/systemd/system/fetch-crl-go.service", "/usr/lib/systemd/system/fetch-crl-go.timer"}
+		"/usr/lib/systemd/system/fetch-crl-go.service", "/usr/lib/systemd/system/fetch-crl-go.timer",
+		"/usr/lib/systemd/system/dirmngr-go-system.socket", "/usr/lib/systemd/system/dirmngr-go-system.service"}
 	if out, err := exec.Command(analyze, append([]string{"verify"}, units...)...).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
