@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/dirmngr/dirmngr/config"
 )
 
@@ -99,4 +101,23 @@ func placeholder(name, arg string) string {
 		return "127.0.0.1"
 	}
 	return "x"
+}
+
+// TestFetchCRLManPageCoversFlags: the hand-written fetch-crl(8) documents
+// every flag the command accepts, and the --help text lists them too.
+func TestFetchCRLManPageCoversFlags(t *testing.T) {
+	page, err := os.ReadFile("../docs/fetch-crl.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := NewFetchCRLCommand()
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		roff := `\-\-` + strings.ReplaceAll(f.Name, "-", `\-`)
+		if !strings.Contains(string(page), roff) {
+			t.Errorf("fetch-crl(8) does not document --%s", f.Name)
+		}
+		if !strings.Contains(fetchCRLHelp, "--"+f.Name) {
+			t.Errorf("fetch-crl --help does not list --%s", f.Name)
+		}
+	})
 }

@@ -36,7 +36,8 @@ const fetchCRLHelp = fetchCRLUsage + `
       --nosymlinks       ignore metadata files that are symbolic links
       --inet6glue        accepted for compatibility (IPv6 works natively)
       --dirmngr socket   also load every new CRL into the dirmngr on socket
-      --clean [-n]       remove <hash>.rN files of no known CA (-n: list only)
+      --clean            remove <hash>.rN files of no known CA, then exit
+   -n --dryrun           with --clean: only list them
    -v --verbose          more verbose (repeatable)
    -q --quiet            quiet (-qq overrides noquiet)
    -d --debug            accepted for compatibility
