@@ -165,28 +165,14 @@ func (f *Fetcher) GetWithHeaders(ctx context.Context, u string, prev *Validators
 			req.Header.Set("If-Modified-Since", prev.LastModified)
 		}
 	}
-	resp, err := f.client.Do(req)
+	resp, err := f.do(ctx, req, u, prev != nil)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, fmt.Errorf("fetch: %s: %w", u, assuan.Wrap(assuan.ErrTimeout, err))
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("fetch: %s: %w", u, ctx.Err())
-		}
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, err
 	}
 	v := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
-	switch {
-	case resp.StatusCode == http.StatusNotModified && prev != nil:
+	if resp.StatusCode == http.StatusNotModified {
 		resp.Body.Close()
 		return &Response{Body: io.NopCloser(strings.NewReader("")), NotModified: true, Validators: *prev, URL: resp.Request.URL.String(), Header: resp.Header}, nil
-	case resp.StatusCode == http.StatusRequestEntityTooLarge:
-		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrTooLarge)
-	case resp.StatusCode != http.StatusOK:
-		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
 	}
 	if resp.ContentLength > f.cfg.MaxBody {
 		resp.Body.Close()
@@ -240,6 +226,22 @@ func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, 
 	if f.cfg.UserAgent != "" {
 		req.Header.Set("User-Agent", f.cfg.UserAgent)
 	}
+	resp, err := f.do(ctx, req, u, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit})
+	if err != nil {
+		return nil, fmt.Errorf("fetch: reading %s: %w", u, err)
+	}
+	return data, nil
+}
+
+// do sends req and maps transport errors and statuses to gpg-error codes
+// as GnuPG's dirmngr does: a timeout, any failure to connect or a non-200
+// status → No data (413 → Too large). 304 passes when notModifiedOK.
+func (f *Fetcher) do(ctx context.Context, req *http.Request, u string, notModifiedOK bool) (*http.Response, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -251,16 +253,13 @@ func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, 
 		}
 		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
 	}
-	defer resp.Body.Close()
 	switch {
+	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusNotModified && notModifiedOK:
+		return resp, nil
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		resp.Body.Close()
 		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrTooLarge)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
 	}
-	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit})
-	if err != nil {
-		return nil, fmt.Errorf("fetch: reading %s: %w", u, err)
-	}
-	return data, nil
+	resp.Body.Close()
+	return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
 }
