@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -340,5 +341,67 @@ func TestConditionalRefresh(t *testing.T) {
 	m, _ := e.cache.Get(hash)
 	if full.Load() != 1 || notModified.Load() != 1 || time.Since(m.LastRefresh) > time.Minute {
 		t.Fatalf("full %d, 304 %d, last refresh %v", full.Load(), notModified.Load(), m.LastRefresh)
+	}
+}
+
+// slowReader hands out data in small pieces with pauses, to keep a load
+// running.
+type slowReader struct {
+	data []byte
+	step int
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.step, len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	time.Sleep(time.Millisecond)
+	return n, nil
+}
+
+// TestLookupsDuringLoad: while a big CRL of one issuer is being ingested,
+// lookups against another issuer's cached CRL keep answering.
+func TestLookupsDuringLoad(t *testing.T) {
+	a := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Busy CA", "", ""), KeyType: testpki.ECDSA})
+	b := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Quiet CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := b.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	e := newEnv(t, a, b)
+	if _, err := e.chk.Load(context.Background(), bytes.NewReader((&testpki.CRLSpec{Issuer: b, NextUpdate: time.Now().Add(time.Hour)}).Build()), "b", nil, fetch.Validators{}); err != nil {
+		t.Fatal(err)
+	}
+	big := (&testpki.CRLSpec{Issuer: a, NextUpdate: time.Now().Add(time.Hour), Count: 900, Gen: func(i int) testpki.Entry {
+		return testpki.Entry{Serial: big.NewInt(int64(i + 1)), Reason: -1}
+	}}).Build()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.chk.Load(context.Background(), &slowReader{data: big, step: 256}, "a", nil, fetch.Validators{})
+		done <- err
+	}()
+	lookups := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lookups < 10 {
+				t.Fatalf("only %d lookups during the load", lookups)
+			}
+			return
+		default:
+		}
+		start := time.Now()
+		st, err := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil)
+		if err != nil || st != revocation.Valid {
+			t.Fatalf("lookup during load: %v %v", st, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("lookup blocked for %v by the load", d)
+		}
+		lookups++
+		time.Sleep(5 * time.Millisecond)
 	}
 }
