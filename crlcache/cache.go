@@ -84,6 +84,10 @@ type Options struct {
 	ReadOnly bool
 }
 
+// CorruptionHook is told when Open found an unreadable database and moved
+// it aside (the daemon logs it). The default does nothing.
+var CorruptionHook = func(path, aside string, cause error) {}
+
 // ErrLocked is returned by Open when another process holds the cache.
 var ErrLocked = errors.New("crlcache: the CRL cache is in use by another process (is dirmngr running?)")
 
@@ -108,7 +112,17 @@ func Open(dir string, opts Options) (*Cache, error) {
 		}
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly, FreelistType: bolt.FreelistMapType})
+	bopts := &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly, FreelistType: bolt.FreelistMapType}
+	db, err := bolt.Open(path, 0o600, bopts)
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) && !opts.ReadOnly && !errors.Is(err, os.ErrPermission) {
+		// A corrupt cache is only a cache: keep it aside for inspection
+		// and start empty rather than refusing to run.
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr == nil {
+			CorruptionHook(path, aside, err)
+			db, err = bolt.Open(path, 0o600, bopts)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, path)

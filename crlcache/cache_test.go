@@ -1,11 +1,13 @@
 package crlcache_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -304,5 +306,31 @@ func TestUnsortedAcrossBatches(t *testing.T) {
 	st.Add(serial(5), 0, time.Now()) // duplicate of an entry in the first batch
 	if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: "02"}, crlcache.CommitOptions{}); !errors.Is(err, crlcache.ErrDuplicate) {
 		t.Fatalf("duplicate across batches: %v", err)
+	}
+}
+
+// TestCorruptDatabaseMovedAside: an unreadable crls.db is kept aside and
+// the cache starts empty instead of failing (no crash loop).
+func TestCorruptDatabaseMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, crlcache.FileName), bytes.Repeat([]byte("garbage!"), 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var moved string
+	crlcache.CorruptionHook = func(path, aside string, cause error) { moved = aside }
+	defer func() { crlcache.CorruptionHook = func(string, string, error) {} }()
+	c, err := crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatalf("open after corruption: %v", err)
+	}
+	defer c.Close()
+	if moved == "" {
+		t.Fatal("corruption not reported")
+	}
+	if _, err := os.Stat(moved); err != nil {
+		t.Fatalf("corrupt file not kept: %v", err)
+	}
+	if err := load(t, c, "01", 0, 10); err != nil {
+		t.Fatal(err)
 	}
 }

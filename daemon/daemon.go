@@ -24,6 +24,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/logging"
 	"github.com/dirmngr/dirmngr/ocsp"
@@ -104,6 +105,9 @@ func (d *Daemon) newServer(socketPath string) error {
 		if err := os.MkdirAll(d.loaded.Dirs.Cache, 0o755); err != nil {
 			return fmt.Errorf("creating the cache directory: %w", err)
 		}
+	}
+	crlcache.CorruptionHook = func(path, aside string, cause error) {
+		d.Log.Error("the CRL cache was unreadable; kept it aside and started with an empty cache", "file", path, "kept", aside, "err", cause)
 	}
 	chk, err := revocation.Open(d.loaded.Opts, d.loaded.Dirs, false, d.Log)
 	if err != nil {
