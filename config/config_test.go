@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFile(t *testing.T) {
@@ -187,5 +188,36 @@ func TestSocketDirGolden(t *testing.T) {
 	got, _ = SocketDir("/tmp/gh1", filepath.Join(root, "none"), false)
 	if got != "/tmp/gh1" {
 		t.Errorf("fallback: %s", got)
+	}
+}
+
+func TestClock(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{"1700000000!", time.Unix(1700000000, 0), false},
+		{"20261124T192605!", time.Date(2026, 11, 24, 19, 26, 5, 0, time.UTC), false},
+		{"yesterday", time.Time{}, true},
+	} {
+		o := Defaults()
+		o.FakedSystemTime = tc.in
+		now, err := o.Clock()
+		if tc.bad {
+			if err == nil || o.Validate() == nil {
+				t.Errorf("%q accepted", tc.in)
+			}
+			continue
+		}
+		if err != nil || !now().Equal(tc.want) {
+			t.Errorf("%q: %v %v", tc.in, now(), err)
+		}
+	}
+	o := Defaults()
+	o.FakedSystemTime = "1700000000"
+	now, _ := o.Clock()
+	if d := now().Sub(time.Unix(1700000000, 0)); d < 0 || d > time.Minute {
+		t.Errorf("running faked clock off by %v", d)
 	}
 }

@@ -272,6 +272,9 @@ func (o *Options) Validate() error {
 	if _, err := DebugLevelValue(o.DebugLevel); err != nil {
 		return err
 	}
+	if _, err := o.Clock(); err != nil {
+		return err
+	}
 	nonNeg := map[string]int{
 		"max-replies": o.MaxReplies, "ldaptimeout": o.LDAPTimeout, "connect-timeout": o.ConnectTimeout,
 		"ocsp-max-clock-skew": o.OCSPMaxClockSkew, "ocsp-max-period": o.OCSPMaxPeriod,
@@ -324,4 +327,29 @@ func (d Def) Value() string {
 func (d Def) IsFlag() bool {
 	_, ok := d.target.(*bool)
 	return ok || d.Name == "verbose"
+}
+
+// Clock returns the time source the options ask for: the system clock, or
+// with --faked-system-time (seconds since the epoch, or YYYYMMDDTHHMMSS,
+// optionally followed by '!' to freeze it) a clock starting there.
+func (o *Options) Clock() (func() time.Time, error) {
+	s := o.FakedSystemTime
+	if s == "" {
+		return time.Now, nil
+	}
+	frozen := strings.HasSuffix(s, "!")
+	s = strings.TrimSuffix(s, "!")
+	var base time.Time
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		base = time.Unix(n, 0)
+	} else if t, err := time.Parse("20060102T150405", s); err == nil {
+		base = t
+	} else {
+		return nil, fmt.Errorf("option --faked-system-time: %q is neither seconds since the epoch nor YYYYMMDDTHHMMSS", o.FakedSystemTime)
+	}
+	if frozen {
+		return func() time.Time { return base }, nil
+	}
+	start := time.Now()
+	return func() time.Time { return base.Add(time.Since(start)) }, nil
 }

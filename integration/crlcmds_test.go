@@ -4,8 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
@@ -166,6 +168,9 @@ func TestOneShotCommands(t *testing.T) {
 	}
 	out, code = run("--load-crl", "--force", old)
 	check(out, code, 2, "CRL is older than the cached one")
+	// --faked-system-time moves the clock: three days ahead the CRL is too old.
+	out, code = run("--faked-system-time", strconv.FormatInt(time.Now().Add(72*time.Hour).Unix(), 10), "--load-crl", crlFile)
+	check(out, code, 2, "CRL too old")
 
 	// With a daemon holding the cache the commands go through it.
 	startDaemon(t, ours, home)

@@ -74,7 +74,12 @@ func ConfigFrom(o *config.Options, homedir string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	now, err := o.Clock()
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
+		Now:           now,
 		Responder:     o.OCSPResponder,
 		Signers:       signers,
 		IgnoreAIA:     o.IgnoreOCSPServiceURL,

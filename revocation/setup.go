@@ -48,7 +48,12 @@ func LoadCerts(store *certstore.Store, homedir string, log *slog.Logger) {
 
 // ConfigFrom derives the checker configuration from dirmngr options.
 func ConfigFrom(o *config.Options) Config {
+	now, err := o.Clock()
+	if err != nil {
+		now = time.Now // Validate reports the bad value
+	}
 	return Config{
+		Now:              now,
 		Force:            o.Force,
 		IgnoreHTTPDP:     o.IgnoreHTTPDP,
 		IgnoreLDAPDP:     o.IgnoreLDAPDP,
@@ -123,9 +128,7 @@ func (c *Checker) configureLDAP(o *config.Options, dirs config.Dirs) error {
 // fetcher, the certificate directories and the cache metadata.
 func (c *Checker) Reconfigure(o *config.Options, dirs config.Dirs) error {
 	cfg := ConfigFrom(o)
-	old := c.conf()
-	cfg.Now = old.Now
-	cfg.ClockSkew = old.ClockSkew
+	cfg.ClockSkew = c.conf().ClockSkew
 	c.cfgp.Store(&cfg)
 	c.fetchp.Store(fetch.New(FetchConfigFrom(o)))
 	LoadCerts(c.certs, dirs.Config, c.log)
