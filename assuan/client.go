@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // Client is the client side of an Assuan connection.
@@ -35,7 +37,7 @@ type Handlers struct {
 func Dial(socketPath string) (*Client, error) {
 	c, err := net.DialTimeout("unix", socketPath, 10*time.Second)
 	if err != nil {
-		return nil, &Error{Code: ErrAssConnectFailed, Err: fmt.Errorf("connecting to %s: %w", socketPath, err)}
+		return nil, &gpgerr.Error{Code: gpgerr.ErrAssConnectFailed, Err: fmt.Errorf("connecting to %s: %w", socketPath, err)}
 	}
 	return NewClient(c)
 }
@@ -47,7 +49,7 @@ func NewClient(conn io.ReadWriteCloser) (*Client, error) {
 		line, err := c.ReadLine()
 		if err != nil {
 			conn.Close()
-			return nil, &Error{Code: ErrAssConnectFailed, Err: fmt.Errorf("reading greeting: %w", err)}
+			return nil, &gpgerr.Error{Code: gpgerr.ErrAssConnectFailed, Err: fmt.Errorf("reading greeting: %w", err)}
 		}
 		c.Hello = append(c.Hello, line)
 		if strings.HasPrefix(line, "#") {
@@ -60,7 +62,7 @@ func NewClient(conn io.ReadWriteCloser) (*Client, error) {
 		if e := parseErrLine(line); e != nil {
 			return nil, e
 		}
-		return nil, &Error{Code: ErrAssConnectFailed, Err: fmt.Errorf("unexpected greeting %q", line)}
+		return nil, &gpgerr.Error{Code: gpgerr.ErrAssConnectFailed, Err: fmt.Errorf("unexpected greeting %q", line)}
 	}
 }
 
@@ -76,7 +78,7 @@ func (c *Client) WriteLine(line string) error {
 		return errors.New("assuan: line contains CR or LF")
 	}
 	if len(line) > MaxLineLength {
-		return ErrAssLineTooLong
+		return gpgerr.ErrAssLineTooLong
 	}
 	if _, err := c.w.WriteString(line + "\n"); err != nil {
 		return err
@@ -148,7 +150,7 @@ func (c *Client) Transact(ctx context.Context, line string, h *Handlers) error {
 			if e := parseErrLine(l); e != nil {
 				return e
 			}
-			return &Error{Code: ErrAssInvResponse, Err: fmt.Errorf("bad ERR line %q", l)}
+			return &gpgerr.Error{Code: gpgerr.ErrAssInvResponse, Err: fmt.Errorf("bad ERR line %q", l)}
 		case l == "D" || strings.HasPrefix(l, "D "):
 			if h.Data != nil && cbErr == nil && len(l) > 2 {
 				cbErr = h.Data(UnescapeData([]byte(l[2:])))
@@ -169,7 +171,7 @@ func (c *Client) Transact(ctx context.Context, line string, h *Handlers) error {
 		case isWord(l, "INQUIRE"):
 			kw, args, _ := strings.Cut(strings.TrimPrefix(l[len("INQUIRE"):], " "), " ")
 			var data []byte
-			ierr := error(ErrAssNoInquireCb)
+			ierr := error(gpgerr.ErrAssNoInquireCb)
 			if h.Inquire != nil {
 				data, ierr = h.Inquire(kw, args)
 			}
@@ -186,21 +188,21 @@ func (c *Client) Transact(ctx context.Context, line string, h *Handlers) error {
 				return err
 			}
 		default:
-			return &Error{Code: ErrAssInvResponse, Err: fmt.Errorf("unexpected line %q", l)}
+			return &gpgerr.Error{Code: gpgerr.ErrAssInvResponse, Err: fmt.Errorf("unexpected line %q", l)}
 		}
 	}
 }
 
 // parseErrLine parses "ERR <n> <text> <source> - <detail>"; nil if malformed.
-func parseErrLine(l string) *Error {
+func parseErrLine(l string) *gpgerr.Error {
 	rest := strings.TrimPrefix(l, "ERR ")
 	numStr, text, _ := strings.Cut(rest, " ")
 	n, err := strconv.ParseUint(numStr, 10, 32)
 	if err != nil {
 		return nil
 	}
-	src, code := ParseWireValue(uint32(n))
-	e := &Error{Code: code, Source: src}
+	src, code := gpgerr.ParseWireValue(uint32(n))
+	e := &gpgerr.Error{Code: code, Source: src}
 	if _, detail, ok := strings.Cut(text, " - "); ok {
 		e.Detail = detail
 	}

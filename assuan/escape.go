@@ -108,3 +108,21 @@ func UnescapePlus(s string) string {
 	}
 	return string(b)
 }
+
+// EscapePlus encodes an argument for dirmngr's plus convention (the inverse
+// of UnescapePlus): '%', '+', blanks, control characters and DEL as %XX.
+func EscapePlus(s string) string {
+	const hexdigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' || c == '+' || c <= ' ' || c == 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hexdigits[c>>4])
+			b.WriteByte(hexdigits[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 func TestEscapeData(t *testing.T) {
@@ -48,28 +49,28 @@ func TestEscapeStatusAndPlus(t *testing.T) {
 
 func TestWireValues(t *testing.T) {
 	for _, tc := range []struct {
-		code assuan.Code
+		code gpgerr.Code
 		want uint32
 		text string
 	}{
-		{assuan.ErrGeneral, 167772161, "General error"},
-		{assuan.ErrNotFound, 167772187, "Not found"},
-		{assuan.ErrCertRevoked, 167772254, "Certificate revoked"},
-		{assuan.ErrNoCRLKnown, 167772255, "No CRL known"},
-		{assuan.ErrAssUnknownCmd, 167772435, "Unknown IPC command"},
-		{assuan.ErrENOENT, 167805009, "No such file or directory"},
+		{gpgerr.ErrGeneral, 167772161, "General error"},
+		{gpgerr.ErrNotFound, 167772187, "Not found"},
+		{gpgerr.ErrCertRevoked, 167772254, "Certificate revoked"},
+		{gpgerr.ErrNoCRLKnown, 167772255, "No CRL known"},
+		{gpgerr.ErrAssUnknownCmd, 167772435, "Unknown IPC command"},
+		{gpgerr.ErrENOENT, 167805009, "No such file or directory"},
 	} {
-		if got := assuan.WireValue(assuan.SourceDirmngr, tc.code); got != tc.want {
+		if got := gpgerr.WireValue(gpgerr.SourceDirmngr, tc.code); got != tc.want {
 			t.Errorf("%v: wire %d, want %d", tc.code, got, tc.want)
 		}
-		if src, c := assuan.ParseWireValue(tc.want); src != assuan.SourceDirmngr || c != tc.code {
-			t.Errorf("ParseWireValue(%d) = %v %v", tc.want, src, c)
+		if src, c := gpgerr.ParseWireValue(tc.want); src != gpgerr.SourceDirmngr || c != tc.code {
+			t.Errorf("gpgerr.ParseWireValue(%d) = %v %v", tc.want, src, c)
 		}
 		if tc.code.Error() != tc.text {
 			t.Errorf("%d text %q, want %q", tc.code, tc.code.Error(), tc.text)
 		}
 	}
-	if assuan.WireValue(assuan.SourceKSBA, assuan.ErrBadBER) != 150995078 {
+	if gpgerr.WireValue(gpgerr.SourceKSBA, gpgerr.ErrBadBER) != 150995078 {
 		t.Error("KSBA BER error")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // MaxLineLength is the longest line accepted, excluding the LF
@@ -42,7 +44,7 @@ type Server struct {
 	// Commands in registration (and HELP) order.
 	Commands []Command
 	// ErrorSource is used for errors that carry no source of their own.
-	ErrorSource Source
+	ErrorSource gpgerr.Source
 	// Option is called for OPTION after libassuan's pre-parsing; nil accepts all.
 	Option func(s *Session, name, value string) error
 	// Reset is called for RESET.
@@ -189,7 +191,7 @@ func (s *Session) dispatch(line string) (err error) {
 	srv := s.srv
 	s.okText, s.closeAfter = "", false
 	if line[0] == ' ' || line[0] == '\t' {
-		return s.reply(NewError(ErrAssSyntax, "leading white-space"))
+		return s.reply(gpgerr.NewError(gpgerr.ErrAssSyntax, "leading white-space"))
 	}
 	name, args := line, ""
 	if i := strings.IndexAny(line, " \t"); i >= 0 {
@@ -218,7 +220,7 @@ func (s *Session) dispatch(line string) (err error) {
 		switch strings.ToUpper(name) {
 		case "NOP":
 		case "CANCEL", "AUTH", "END", "D":
-			herr = ErrNotImplemented
+			herr = gpgerr.ErrNotImplemented
 		case "BYE":
 			s.closeAfter = true
 		case "RESET":
@@ -230,7 +232,7 @@ func (s *Session) dispatch(line string) (err error) {
 		case "HELP":
 			herr = s.help(args)
 		default:
-			herr = ErrAssUnknownCmd
+			herr = gpgerr.ErrAssUnknownCmd
 		}
 	}
 	if err := s.reply(herr); err != nil {
@@ -247,7 +249,7 @@ func (s *Session) runCmd(h HandlerFunc, args string) (err error, panicked bool) 
 	defer func() {
 		if r := recover(); r != nil {
 			s.srv.log().Error("command handler panicked - ending the session", "session", s.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err, panicked = ErrGeneral, true
+			err, panicked = gpgerr.ErrGeneral, true
 		}
 	}()
 	return h(s, args), false
@@ -277,13 +279,13 @@ func (srv *Server) lookup(name string) *Command {
 func (s *Session) option(_ *Session, args string) error {
 	line := strings.TrimLeft(args, " \t")
 	if line == "" {
-		return NewError(ErrAssSyntax, "argument required")
+		return gpgerr.NewError(gpgerr.ErrAssSyntax, "argument required")
 	}
 	if line[0] == '=' {
-		return NewError(ErrAssSyntax, "no option name given")
+		return gpgerr.NewError(gpgerr.ErrAssSyntax, "no option name given")
 	}
 	if line[0] == '-' && (len(line) < 2 || line[1] != '-') {
-		return NewError(ErrAssSyntax, "option should not begin with one dash")
+		return gpgerr.NewError(gpgerr.ErrAssSyntax, "option should not begin with one dash")
 	}
 	line = strings.TrimPrefix(line, "--")
 	end := strings.IndexAny(line, " \t=")
@@ -292,13 +294,13 @@ func (s *Session) option(_ *Session, args string) error {
 		name, rest = line[:end], line[end:]
 	}
 	if name == "" {
-		return NewError(ErrAssSyntax, "no option name given")
+		return gpgerr.NewError(gpgerr.ErrAssSyntax, "no option name given")
 	}
 	rest = strings.TrimLeft(rest, " \t")
 	if strings.HasPrefix(rest, "=") {
 		rest = strings.TrimLeft(rest[1:], " \t")
 		if rest == "" {
-			return NewError(ErrAssSyntax, "option argument expected")
+			return gpgerr.NewError(gpgerr.ErrAssSyntax, "option argument expected")
 		}
 	}
 	value := strings.TrimRight(rest, " \t")
@@ -343,7 +345,7 @@ func (s *Session) help(args string) error {
 			return nil
 		}
 	}
-	return ErrUnknownCommand
+	return gpgerr.ErrUnknownCommand
 }
 
 // reply writes OK or ERR for the finished command and flushes.
@@ -363,18 +365,18 @@ func (s *Session) reply(herr error) error {
 		}
 		return s.flush()
 	}
-	code := CodeOf(herr)
-	src := sourceOf(herr)
-	if src == SourceUnknown {
+	code := gpgerr.CodeOf(herr)
+	src := gpgerr.SourceOf(herr)
+	if src == gpgerr.SourceUnknown {
 		src = s.srv.ErrorSource
 	}
-	var e *Error
+	var e *gpgerr.Error
 	if errors.As(herr, &e) && e.Err != nil {
 		s.srv.log().Info("command failed", "session", s.ID, "err", herr)
 	}
 	text := trunc(code.Error(), 50)
-	line := fmt.Sprintf("ERR %d %s <%s>", WireValue(src, code), text, trunc(src.String(), 30))
-	if d := detailOf(herr); d != "" {
+	line := fmt.Sprintf("ERR %d %s <%s>", gpgerr.WireValue(src, code), text, trunc(src.String(), 30))
+	if d := gpgerr.DetailOf(herr); d != "" {
 		line += " - " + trunc(EscapeStatus(d), 100)
 	}
 	s.closeAfter = false
@@ -497,7 +499,7 @@ func (s *Session) CloseAfterReply() { s.closeAfter = true }
 // is returned.
 func (s *Session) Inquire(keyword, args string, maxLen int) ([]byte, error) {
 	if s.inInquire {
-		return nil, ErrAssNestedCommands
+		return nil, gpgerr.ErrAssNestedCommands
 	}
 	s.inInquire = true
 	defer func() { s.inInquire = false }()
@@ -531,17 +533,17 @@ func (s *Session) Inquire(keyword, args string, maxLen int) ([]byte, error) {
 			}
 		case isWord(l, "END"):
 			if tooMuch {
-				return nil, ErrAssTooMuchData
+				return nil, gpgerr.ErrAssTooMuchData
 			}
 			if buf == nil {
 				buf = []byte{}
 			}
 			return buf, nil
 		case len(l) >= 3 && strings.EqualFold(l[:3], "CAN"):
-			return nil, ErrAssCanceled
+			return nil, gpgerr.ErrAssCanceled
 		case l == "" || l[0] == '#':
 		default:
-			return nil, ErrAssUnexpectedCmd
+			return nil, gpgerr.ErrAssUnexpectedCmd
 		}
 	}
 }

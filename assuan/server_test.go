@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // testServer is a small application: ECHO returns its argument as data,
@@ -22,7 +23,7 @@ import (
 func testServer() *assuan.Server {
 	return &assuan.Server{
 		Hello:       []string{"Home: /nowhere", "Test 1.0 at your service"},
-		ErrorSource: assuan.SourceDirmngr,
+		ErrorSource: gpgerr.SourceDirmngr,
 		Commands: []assuan.Command{
 			{Name: "ECHO", Help: "ECHO <text>\n\nReturn TEXT as data.", Handler: func(s *assuan.Session, a string) error {
 				return s.Data([]byte(a))
@@ -44,14 +45,14 @@ func testServer() *assuan.Server {
 				return s.Data(bytes.Repeat([]byte("a%\n"), 834))
 			}},
 			{Name: "FAIL", Help: "FAIL", Handler: func(s *assuan.Session, a string) error {
-				return assuan.NewError(assuan.ErrNoCRLKnown, "")
+				return gpgerr.NewError(gpgerr.ErrNoCRLKnown, "")
 			}},
 		},
 		Option: func(s *assuan.Session, name, value string) error {
 			if name == "known" {
 				return nil
 			}
-			return assuan.ErrUnknownOption
+			return gpgerr.ErrUnknownOption
 		},
 	}
 }
@@ -194,16 +195,16 @@ func TestClientTransact(t *testing.T) {
 		t.Fatalf("STAT: %v %q", err, status)
 	}
 	err = c.Transact(ctx, "FAIL", h)
-	if assuan.CodeOf(err) != assuan.ErrNoCRLKnown {
+	if gpgerr.CodeOf(err) != gpgerr.ErrNoCRLKnown {
 		t.Fatalf("FAIL: %v", err)
 	}
 	err = c.Transact(ctx, "NOSUCH", h)
-	if assuan.CodeOf(err) != assuan.ErrAssUnknownCmd {
+	if gpgerr.CodeOf(err) != gpgerr.ErrAssUnknownCmd {
 		t.Fatalf("NOSUCH: %v", err)
 	}
 	// An inquiry the client cannot answer is cancelled.
 	h.Inquire = func(string, string) ([]byte, error) { return nil, errors.New("no") }
-	if err := c.Transact(ctx, "ASK", h); assuan.CodeOf(err) != assuan.ErrAssCanceled {
+	if err := c.Transact(ctx, "ASK", h); gpgerr.CodeOf(err) != gpgerr.ErrAssCanceled {
 		t.Fatalf("cancelled ASK: %v", err)
 	}
 	if err := c.Transact(ctx, "NOP", h); err != nil {

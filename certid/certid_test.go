@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/dirmngr/dirmngr/certid"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") != "", "rewrite testdata goldens")

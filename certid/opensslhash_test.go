@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/dirmngr/dirmngr/certid"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // TestOpenSSLHashes compares SubjectHash/SubjectHashOld with

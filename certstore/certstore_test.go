@@ -7,7 +7,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/certstore"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 func TestLoadDirAndLookups(t *testing.T) {

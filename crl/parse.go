@@ -3,7 +3,7 @@
 // materialising them, digests the TBSCertList while reading it, and
 // verifies the signature afterwards (RSA PKCS#1 v1.5, RSA-PSS, ECDSA,
 // Ed25519). Memory use is bounded by the largest single element, not by
-// the number of entries. Errors wrap gpg-error codes (assuan.Code) so that
+// the number of entries. Errors wrap gpg-error codes (gpgerr.Code) so that
 // callers can put them on the wire unchanged.
 package crl
 
@@ -24,8 +24,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // Limits bound what Parse accepts. Zero fields get the defaults.
@@ -136,14 +136,14 @@ func (in *Info) NumberHex() string {
 
 // wrapped errors for the classes of failure.
 func errBER(format string, args ...any) error {
-	return fmt.Errorf("crl: "+format+": %w", append(args, assuan.ErrBadBER)...)
+	return fmt.Errorf("crl: "+format+": %w", append(args, gpgerr.ErrBadBER)...)
 }
 func errInvalid(format string, args ...any) error {
-	return fmt.Errorf("crl: "+format+": %w", append(args, assuan.ErrInvCRL)...)
+	return fmt.Errorf("crl: "+format+": %w", append(args, gpgerr.ErrInvCRL)...)
 }
 
 // ErrTooLarge is wrapped by errors about CRLs exceeding the Limits.
-var ErrTooLarge = fmt.Errorf("crl: CRL exceeds the configured limit: %w", assuan.ErrTooLarge)
+var ErrTooLarge = fmt.Errorf("crl: CRL exceeds the configured limit: %w", gpgerr.ErrTooLarge)
 
 // derReader reads DER TLVs from a stream, counting bytes and optionally
 // feeding them to a hash.
@@ -364,7 +364,7 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 			info.Version = 2
 		case len(v) == 1 && v[0] == 0:
 		default:
-			return nil, fmt.Errorf("crl: version %x: %w", v, assuan.ErrUnsupportedCRLVersion)
+			return nil, fmt.Errorf("crl: version %x: %w", v, gpgerr.ErrUnsupportedCRLVersion)
 		}
 		if tag, l, hdr, err = d.header(); err != nil {
 			return nil, err

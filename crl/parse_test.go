@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/crl"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 func newCA(kt testpki.KeyType) *testpki.Cert {
@@ -73,7 +73,7 @@ func TestParseVerifyAlgorithms(t *testing.T) {
 					t.Errorf("issuer %q", info.Issuer)
 				}
 				other := newCA(testpki.ECDSA)
-				if err := info.Verify(other.Cert.PublicKey); !errors.Is(err, assuan.ErrBadSignature) {
+				if err := info.Verify(other.Cert.PublicKey); !errors.Is(err, gpgerr.ErrBadSignature) {
 					t.Errorf("verify with wrong key: %v", err)
 				}
 			}
@@ -114,23 +114,23 @@ func TestMalformed(t *testing.T) {
 	cases := []struct {
 		name string
 		in   []byte
-		code assuan.Code
+		code gpgerr.Code
 	}{
-		{"empty", nil, assuan.ErrBadBER},
-		{"garbage", []byte("hello world"), assuan.ErrBadBER},
-		{"truncated-1", good[:1], assuan.ErrBadBER},
-		{"truncated-half", good[:len(good)/2], assuan.ErrBadBER},
-		{"truncated-last", good[:len(good)-1], assuan.ErrBadBER},
-		{"trailing", append(append([]byte(nil), good...), 0x00), assuan.ErrInvCRL},
-		{"hostile-length", []byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x30, 0x00}, assuan.ErrTooLarge},
-		{"indefinite", []byte{0x30, 0x80, 0x00, 0x00}, assuan.ErrBadBER},
-		{"long-length-field", []byte{0x30, 0x88, 1, 2, 3, 4, 5, 6, 7, 8}, assuan.ErrBadBER},
-		{"unknown-critical-entry-ext", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{Serial: big.NewInt(1), Reason: -1, Extensions: []testpki.Extension{{ID: []int{1, 2, 3}, Critical: true, Value: []byte{5, 0}}}}}}).Build(), assuan.ErrInvCRL},
-		{"duplicate-entry-ext", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{Serial: big.NewInt(1), Reason: 1, Extensions: []testpki.Extension{{ID: testpki.OIDReasonCode, Value: []byte{0x0a, 1, 1}}}}}}).Build(), assuan.ErrInvCRL},
-		{"duplicate-crl-ext", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(1), Extensions: []testpki.Extension{{ID: testpki.OIDCRLNumber, Value: []byte{2, 1, 2}}}}).Build(), assuan.ErrInvCRL},
-		{"version-3", bytes.Replace(good, []byte{0x02, 0x01, 0x01, 0x30}, []byte{0x02, 0x01, 0x02, 0x30}, 1), assuan.ErrUnsupportedCRLVersion},
-		{"zero-serial-length", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{RawSerial: []byte{}, Reason: -1}}}).Build(), assuan.ErrBadBER},
-		{"pem-without-crl", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), assuan.ErrBadBER},
+		{"empty", nil, gpgerr.ErrBadBER},
+		{"garbage", []byte("hello world"), gpgerr.ErrBadBER},
+		{"truncated-1", good[:1], gpgerr.ErrBadBER},
+		{"truncated-half", good[:len(good)/2], gpgerr.ErrBadBER},
+		{"truncated-last", good[:len(good)-1], gpgerr.ErrBadBER},
+		{"trailing", append(append([]byte(nil), good...), 0x00), gpgerr.ErrInvCRL},
+		{"hostile-length", []byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x30, 0x00}, gpgerr.ErrTooLarge},
+		{"indefinite", []byte{0x30, 0x80, 0x00, 0x00}, gpgerr.ErrBadBER},
+		{"long-length-field", []byte{0x30, 0x88, 1, 2, 3, 4, 5, 6, 7, 8}, gpgerr.ErrBadBER},
+		{"unknown-critical-entry-ext", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{Serial: big.NewInt(1), Reason: -1, Extensions: []testpki.Extension{{ID: []int{1, 2, 3}, Critical: true, Value: []byte{5, 0}}}}}}).Build(), gpgerr.ErrInvCRL},
+		{"duplicate-entry-ext", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{Serial: big.NewInt(1), Reason: 1, Extensions: []testpki.Extension{{ID: testpki.OIDReasonCode, Value: []byte{0x0a, 1, 1}}}}}}).Build(), gpgerr.ErrInvCRL},
+		{"duplicate-crl-ext", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(1), Extensions: []testpki.Extension{{ID: testpki.OIDCRLNumber, Value: []byte{2, 1, 2}}}}).Build(), gpgerr.ErrInvCRL},
+		{"version-3", bytes.Replace(good, []byte{0x02, 0x01, 0x01, 0x30}, []byte{0x02, 0x01, 0x02, 0x30}, 1), gpgerr.ErrUnsupportedCRLVersion},
+		{"zero-serial-length", (&testpki.CRLSpec{Issuer: ca, Entries: []testpki.Entry{{RawSerial: []byte{}, Reason: -1}}}).Build(), gpgerr.ErrBadBER},
+		{"pem-without-crl", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), gpgerr.ErrBadBER},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestMalformed(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if c := assuan.CodeOf(err); c != tc.code {
+			if c := gpgerr.CodeOf(err); c != tc.code {
 				t.Fatalf("code %d (%v), want %d", c, err, tc.code)
 			}
 		})
@@ -149,10 +149,10 @@ func TestMalformed(t *testing.T) {
 		t.Fatalf("critical IDP: %v %v", info, err)
 	}
 	// Limits.
-	if _, err := crl.Parse(bytes.NewReader(good), crl.Limits{MaxEntries: 2}, nil); !errors.Is(err, assuan.ErrTooLarge) {
+	if _, err := crl.Parse(bytes.NewReader(good), crl.Limits{MaxEntries: 2}, nil); !errors.Is(err, gpgerr.ErrTooLarge) {
 		t.Errorf("entry cap: %v", err)
 	}
-	if _, err := crl.Parse(bytes.NewReader(good), crl.Limits{MaxBytes: 100}, nil); !errors.Is(err, assuan.ErrTooLarge) {
+	if _, err := crl.Parse(bytes.NewReader(good), crl.Limits{MaxBytes: 100}, nil); !errors.Is(err, gpgerr.ErrTooLarge) {
 		t.Errorf("size cap: %v", err)
 	}
 	// A v1 CRL (no version, no extensions) parses.
@@ -168,7 +168,7 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := info.Verify(ca.Cert.PublicKey); !errors.Is(err, assuan.ErrBadSignature) {
+	if err := info.Verify(ca.Cert.PublicKey); !errors.Is(err, gpgerr.ErrBadSignature) {
 		t.Fatalf("bad signature: %v", err)
 	}
 }
@@ -188,7 +188,7 @@ func FuzzParse(f *testing.F) {
 			return nil
 		})
 		if err != nil {
-			if assuan.CodeOf(err) == assuan.ErrGeneral {
+			if gpgerr.CodeOf(err) == gpgerr.ErrGeneral {
 				t.Fatalf("unclassified error: %v", err)
 			}
 			return

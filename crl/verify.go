@@ -12,10 +12,9 @@ import (
 	"encoding/asn1"
 	"fmt"
 
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/dirmngr/dirmngr/assuan"
 )
 
 type sigKind int
@@ -56,7 +55,7 @@ var (
 )
 
 func errDigest(format string, args ...any) error {
-	return fmt.Errorf("crl: "+format+": %w", append(args, assuan.ErrDigestAlgo)...)
+	return fmt.Errorf("crl: "+format+": %w", append(args, gpgerr.ErrDigestAlgo)...)
 }
 
 // parseSigAlg maps an AlgorithmIdentifier (full TLV) to a scheme.
@@ -166,14 +165,14 @@ func hashFromAlgID(s cryptobyte.String) (crypto.Hash, error) {
 }
 
 // Verify checks the CRL's signature with pub, the CRL issuer's public key.
-// A mismatch wraps assuan.ErrBadSignature.
+// A mismatch wraps gpgerr.ErrBadSignature.
 func (in *Info) Verify(pub crypto.PublicKey) error {
-	bad := fmt.Errorf("crl: signature of %q does not verify: %w", in.Issuer, assuan.ErrBadSignature)
+	bad := fmt.Errorf("crl: signature of %q does not verify: %w", in.Issuer, gpgerr.ErrBadSignature)
 	switch in.scheme.kind {
 	case kindRSA, kindPSS:
 		k, ok := pub.(*rsa.PublicKey)
 		if !ok {
-			return fmt.Errorf("crl: RSA signature but a %T issuer key: %w", pub, assuan.ErrBadSignature)
+			return fmt.Errorf("crl: RSA signature but a %T issuer key: %w", pub, gpgerr.ErrBadSignature)
 		}
 		var err error
 		if in.scheme.kind == kindPSS {
@@ -187,7 +186,7 @@ func (in *Info) Verify(pub crypto.PublicKey) error {
 	case kindECDSA:
 		k, ok := pub.(*ecdsa.PublicKey)
 		if !ok {
-			return fmt.Errorf("crl: ECDSA signature but a %T issuer key: %w", pub, assuan.ErrBadSignature)
+			return fmt.Errorf("crl: ECDSA signature but a %T issuer key: %w", pub, gpgerr.ErrBadSignature)
 		}
 		if !ecdsa.VerifyASN1(k, in.digest, in.signature) {
 			return bad
@@ -195,7 +194,7 @@ func (in *Info) Verify(pub crypto.PublicKey) error {
 	case kindEd25519:
 		k, ok := pub.(ed25519.PublicKey)
 		if !ok {
-			return fmt.Errorf("crl: Ed25519 signature but a %T issuer key: %w", pub, assuan.ErrBadSignature)
+			return fmt.Errorf("crl: Ed25519 signature but a %T issuer key: %w", pub, gpgerr.ErrBadSignature)
 		}
 		if !ed25519.Verify(k, in.digest, in.signature) {
 			return bad

@@ -30,10 +30,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dirmngr/dirmngr/gpgerr"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-
-	"github.com/dirmngr/dirmngr/assuan"
 )
 
 var (
@@ -387,7 +386,7 @@ func (c *Cache) Flush() error {
 }
 
 // ErrRollback is wrapped when a CRL older than the cached one is offered.
-var ErrRollback = fmt.Errorf("crlcache: CRL is older than the cached one: %w", assuan.ErrInvCRL)
+var ErrRollback = fmt.Errorf("crlcache: CRL is older than the cached one: %w", gpgerr.ErrInvCRL)
 
 // isOlder reports whether m would roll back cur.
 func isOlder(m, cur *Meta) bool {

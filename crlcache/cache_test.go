@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/crlcache"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 const hashA = "FFFB5A4A55F394FCB58CA797FF066E8F892C3917"
@@ -74,7 +74,7 @@ func TestStoreLookupReplace(t *testing.T) {
 		t.Error("serial 120 not revoked after replacement")
 	}
 	// Rollback to an older CRL number is refused and keeps the current CRL.
-	if err := load(t, c, "01", 0, 10); !errors.Is(err, crlcache.ErrRollback) || assuan.CodeOf(err) != assuan.ErrInvCRL {
+	if err := load(t, c, "01", 0, 10); !errors.Is(err, crlcache.ErrRollback) || gpgerr.CodeOf(err) != gpgerr.ErrInvCRL {
 		t.Fatalf("rollback: %v", err)
 	}
 	// Duplicate serials are refused, in one batch or across batches.

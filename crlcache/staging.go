@@ -8,9 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dirmngr/dirmngr/gpgerr"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/dirmngr/dirmngr/assuan"
 )
 
 // batchSize is the number of entries sorted in memory and written per
@@ -36,7 +35,7 @@ type Staging struct {
 }
 
 // ErrDuplicate is wrapped when a CRL lists a serial twice.
-var ErrDuplicate = fmt.Errorf("crlcache: duplicate serial number in CRL: %w", assuan.ErrInvCRL)
+var ErrDuplicate = fmt.Errorf("crlcache: duplicate serial number in CRL: %w", gpgerr.ErrInvCRL)
 
 // Begin starts a staging area for a new CRL.
 func (c *Cache) Begin() (*Staging, error) {
@@ -62,7 +61,7 @@ func (c *Cache) Begin() (*Staging, error) {
 // Add stages one revoked serial. serial is copied.
 func (s *Staging) Add(serial []byte, reason uint16, revokedAt time.Time) error {
 	if len(serial) == 0 || len(serial) > 255 {
-		return fmt.Errorf("crlcache: serial of %d bytes: %w", len(serial), assuan.ErrInvCRL)
+		return fmt.Errorf("crlcache: serial of %d bytes: %w", len(serial), gpgerr.ErrInvCRL)
 	}
 	if s.arena == nil {
 		s.arena = make([]byte, 0, batchSize*8)

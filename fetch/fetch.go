@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // Config configures a Fetcher. Zero values get the defaults.
@@ -119,7 +119,7 @@ type Response struct {
 }
 
 // ErrTooLarge is returned when a body exceeds MaxBody.
-var ErrTooLarge = fmt.Errorf("fetch: response body too large: %w", assuan.ErrTooLarge)
+var ErrTooLarge = fmt.Errorf("fetch: response body too large: %w", gpgerr.ErrTooLarge)
 
 // Get downloads u. HTTP errors map to gpg-error codes as GnuPG's dirmngr
 // does: any non-200 status → No data (413 → Too large); --disable-http →
@@ -139,15 +139,15 @@ func (e *StatusError) Error() string { return "http status " + e.Status }
 // GetWithHeaders is Get with extra request headers.
 func (f *Fetcher) GetWithHeaders(ctx context.Context, u string, prev *Validators, hdr http.Header) (*Response, error) {
 	if f.cfg.DisableHTTP {
-		return nil, fmt.Errorf("fetch: HTTP disabled: %w", assuan.ErrNotSupported)
+		return nil, fmt.Errorf("fetch: HTTP disabled: %w", gpgerr.ErrNotSupported)
 	}
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	for k, vs := range hdr {
 		for _, v := range vs {
@@ -212,15 +212,15 @@ func (c *capped) Close() error { return c.c.Close() }
 // response body, at most limit bytes (OCSP). Statuses map as for Get.
 func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, limit int64) ([]byte, error) {
 	if f.cfg.DisableHTTP {
-		return nil, fmt.Errorf("fetch: HTTP disabled: %w", assuan.ErrNotSupported)
+		return nil, fmt.Errorf("fetch: HTTP disabled: %w", gpgerr.ErrNotSupported)
 	}
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	req.Header.Set("Content-Type", contentType)
 	if f.cfg.UserAgent != "" {
@@ -246,20 +246,20 @@ func (f *Fetcher) do(ctx context.Context, req *http.Request, u string, notModifi
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, fmt.Errorf("fetch: %s: %w", u, assuan.Wrap(assuan.ErrTimeout, err))
+			return nil, fmt.Errorf("fetch: %s: %w", u, gpgerr.Wrap(gpgerr.ErrTimeout, err))
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("fetch: %s: %w", u, ctx.Err())
 		}
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusNotModified && notModifiedOK:
 		return resp, nil
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrTooLarge)
+		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrTooLarge)
 	}
 	resp.Body.Close()
-	return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, assuan.ErrNoData)
+	return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrNoData)
 }

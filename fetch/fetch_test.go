@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/fetch"
-	"github.com/dirmngr/dirmngr/ftptest"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/ftptest"
 )
 
 func server() *httptest.Server {
@@ -51,19 +51,19 @@ func TestGet(t *testing.T) {
 	cases := []struct {
 		path string
 		body string
-		code assuan.Code // error code of Get or of reading the body
+		code gpgerr.Code // error code of Get or of reading the body
 	}{
 		{"/ok", "hello", 0},
 		{"/r1", "hello", 0},
 		{"/r2", "hello", 0},
-		{"/r3", "", assuan.ErrNoData}, // third redirect refused
-		{"/ftp", "", assuan.ErrNoData},
-		{"/missing", "", assuan.ErrNoData},
-		{"/500", "", assuan.ErrNoData},
-		{"/413", "", assuan.ErrTooLarge},
-		{"/big", "", assuan.ErrTooLarge},
-		{"/gzip-bomb", "", assuan.ErrTooLarge},
-		{"/slow", "", assuan.ErrTimeout},
+		{"/r3", "", gpgerr.ErrNoData}, // third redirect refused
+		{"/ftp", "", gpgerr.ErrNoData},
+		{"/missing", "", gpgerr.ErrNoData},
+		{"/500", "", gpgerr.ErrNoData},
+		{"/413", "", gpgerr.ErrTooLarge},
+		{"/big", "", gpgerr.ErrTooLarge},
+		{"/gzip-bomb", "", gpgerr.ErrTooLarge},
+		{"/slow", "", gpgerr.ErrTimeout},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
@@ -73,7 +73,7 @@ func TestGet(t *testing.T) {
 				body, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
 			}
-			if c := assuan.CodeOf(err); (err == nil && tc.code != 0) || (err != nil && c != tc.code) {
+			if c := gpgerr.CodeOf(err); (err == nil && tc.code != 0) || (err != nil && c != tc.code) {
 				t.Fatalf("err %v (code %d), want code %d", err, c, tc.code)
 			}
 			if err == nil && string(body) != tc.body {
@@ -82,7 +82,7 @@ func TestGet(t *testing.T) {
 		})
 	}
 	for _, u := range []string{"ftp://x/y", "not a url", "http://"} {
-		if _, err := f.Get(context.Background(), u, nil); assuan.CodeOf(err) != assuan.ErrInvURI {
+		if _, err := f.Get(context.Background(), u, nil); gpgerr.CodeOf(err) != gpgerr.ErrInvURI {
 			t.Errorf("%q: %v", u, err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestConditionalAndDisabled(t *testing.T) {
 		t.Fatalf("conditional GET: %v %+v", err, resp)
 	}
 	off := fetch.New(fetch.Config{DisableHTTP: true})
-	if _, err := off.Get(context.Background(), srv.URL+"/ok", nil); assuan.CodeOf(err) != assuan.ErrNotSupported {
+	if _, err := off.Get(context.Background(), srv.URL+"/ok", nil); gpgerr.CodeOf(err) != gpgerr.ErrNotSupported {
 		t.Fatalf("disabled: %v", err)
 	}
 }
@@ -141,11 +141,11 @@ func TestGetFTP(t *testing.T) {
 	if err != nil || string(b) != "crl bytes" {
 		t.Fatalf("GetFTP: %q %v", b, err)
 	}
-	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/missing.crl"); assuan.CodeOf(err) != assuan.ErrNoData {
+	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/missing.crl"); gpgerr.CodeOf(err) != gpgerr.ErrNoData {
 		t.Fatalf("missing file: %v", err)
 	}
 	srv.Put("/big", make([]byte, 1000))
-	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/big"); assuan.CodeOf(err) != assuan.ErrTooLarge {
+	if _, err := f.GetFTP(context.Background(), "ftp://"+srv.Addr+"/big"); gpgerr.CodeOf(err) != gpgerr.ErrTooLarge {
 		t.Fatalf("oversized: %v", err)
 	}
 }

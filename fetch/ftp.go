@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // GetFTP downloads an ftp:// URL (anonymous unless the URL has a user) in
@@ -19,7 +19,7 @@ import (
 func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	pu, err := url.Parse(u)
 	if err != nil || pu.Scheme != "ftp" || pu.Host == "" {
-		return nil, fmt.Errorf("fetch: %q: %w", u, assuan.ErrInvURI)
+		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
@@ -30,7 +30,7 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	d := net.Dialer{Timeout: f.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -51,34 +51,34 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	for _, s := range steps {
 		code, msg, err := c.cmd(s.cmd)
 		if err != nil {
-			return nil, fmt.Errorf("fetch: ftp %s: %w", u, assuan.Wrap(assuan.ErrNoData, err))
+			return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 		}
 		if code == 230 && s.want == 331 {
 			break // no password needed
 		}
 		if code != s.want {
-			return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, assuan.ErrNoData)
+			return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, gpgerr.ErrNoData)
 		}
 	}
 	code, msg, err := c.cmd("EPSV")
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	if code != 229 {
-		return nil, fmt.Errorf("fetch: ftp %s: passive mode refused: %d %s: %w", u, code, msg, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: ftp %s: passive mode refused: %d %s: %w", u, code, msg, gpgerr.ErrNoData)
 	}
 	// "Entering Extended Passive Mode (|||port|)"
 	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
 	if i < 0 || j <= i+4 {
-		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, gpgerr.ErrNoData)
 	}
 	port, err := strconv.Atoi(msg[i+4 : j])
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, gpgerr.ErrNoData)
 	}
 	dataConn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(pu.Hostname(), strconv.Itoa(port)))
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: data connection: %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("fetch: ftp %s: data connection: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	defer dataConn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -86,17 +86,17 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	}
 	code, msg, err = c.cmd("RETR " + pu.Path)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	if code != 150 && code != 125 {
-		return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, gpgerr.ErrNoData)
 	}
 	data, err := io.ReadAll(&capped{r: dataConn, c: dataConn, left: f.cfg.MaxBody})
 	if err != nil {
 		return nil, fmt.Errorf("fetch: ftp %s: %w", u, err)
 	}
 	if code, msg, err = c.cmd(""); err != nil || code != 226 {
-		return nil, fmt.Errorf("fetch: ftp %s: transfer not completed: %d %s: %w", u, code, msg, assuan.ErrNoData)
+		return nil, fmt.Errorf("fetch: ftp %s: transfer not completed: %d %s: %w", u, code, msg, gpgerr.ErrNoData)
 	}
 	c.cmd("QUIT")
 	return data, nil

@@ -25,6 +25,7 @@ import (
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // Runner executes one fetch-crl run.
@@ -495,10 +496,10 @@ func (t *taRun) httpGet(ctx context.Context, u string, timeout int, st state) ([
 }
 
 func shortNetError(err error) string {
-	switch assuan.CodeOf(err) {
-	case assuan.ErrTimeout:
+	switch gpgerr.CodeOf(err) {
+	case gpgerr.ErrTimeout:
 		return "timed out"
-	case assuan.ErrTooLarge:
+	case gpgerr.ErrTooLarge:
 		return "response too large"
 	}
 	msg := err.Error()
@@ -884,22 +885,9 @@ func (t *taRun) feedDirmngr(v *verified) {
 		return
 	}
 	defer c.Close()
-	if err := c.Transact(context.Background(), "LOADCRL "+escapeArg(tmp.Name()), &assuan.Handlers{}); err != nil {
-		t.log.Warn("dirmngr refused the CRL of %s: %s", t.a.Alias, assuan.CodeOf(err).Error())
+	if err := c.Transact(context.Background(), "LOADCRL "+assuan.EscapePlus(tmp.Name()), &assuan.Handlers{}); err != nil {
+		t.log.Warn("dirmngr refused the CRL of %s: %s", t.a.Alias, gpgerr.CodeOf(err).Error())
 		return
 	}
 	t.log.Verbose(2, "CRL of %s loaded into dirmngr", t.a.Alias)
-}
-
-func escapeArg(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' || c == '+' || c <= ' ' {
-			fmt.Fprintf(&b, "%%%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

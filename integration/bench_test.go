@@ -22,7 +22,8 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // buildPlain builds our dirmngr without the race detector for benchmarks.
@@ -119,7 +120,7 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 				h := answerer(root)
 				for i := w; time.Now().Before(deadline); i += conns {
 					err := c.Transact(context.Background(), "ISVALID "+ids[i%len(ids)], h)
-					if err != nil && assuan.CodeOf(err) != assuan.ErrCertRevoked {
+					if err != nil && gpgerr.CodeOf(err) != gpgerr.ErrCertRevoked {
 						b.Errorf("ISVALID: %v", err)
 						return
 					}

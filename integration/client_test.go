@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 type clientResult struct {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // normalize joins consecutive D lines (their chunking is an implementation

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/certid"
-	"github.com/dirmngr/dirmngr/ftptest"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/ftptest"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // fcLab is a trust-anchor directory with CAs, .info/.crl_url metadata and

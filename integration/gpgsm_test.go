@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // lab is a PKI served over HTTP on loopback: a root, an intermediate and

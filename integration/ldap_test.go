@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // slapdServer is a real OpenLDAP slapd on 127.0.0.1 with a generated

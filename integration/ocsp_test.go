@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // ocspResponder answers OCSP requests by running `openssl ocsp` on each

@@ -15,9 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dirmngr/dirmngr/gpgerr"
 	goldap "github.com/go-ldap/ldap/v3"
-
-	"github.com/dirmngr/dirmngr/assuan"
 )
 
 // ParseServerList reads an ldapservers file: one host:port:user:pass:base
@@ -113,7 +112,7 @@ func (o *Options) timeout() time.Duration {
 }
 
 // errDisabled is returned when LDAP is switched off.
-var errDisabled = fmt.Errorf("ldap: disabled: %w", assuan.ErrNotSupported)
+var errDisabled = fmt.Errorf("ldap: disabled: %w", gpgerr.ErrNotSupported)
 
 // dial connects and binds to srv.
 func (o *Options) dial(ctx context.Context, srv *Server) (*goldap.Conn, error) {
@@ -133,19 +132,19 @@ func (o *Options) dial(ctx context.Context, srv *Server) (*goldap.Conn, error) {
 	tlsConf := &tls.Config{ServerName: srv.Host, RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
 	conn, err := goldap.DialURL(addr, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(tlsConf))
 	if err != nil {
-		return nil, fmt.Errorf("ldap: connecting to %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
+		return nil, fmt.Errorf("ldap: connecting to %s: %w", addr, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	conn.SetTimeout(o.timeout())
 	if srv.StartTLS && !srv.LDAPOverTLS {
 		if err := conn.StartTLS(tlsConf); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("ldap: StartTLS with %s: %w", addr, assuan.Wrap(assuan.ErrNoData, err))
+			return nil, fmt.Errorf("ldap: StartTLS with %s: %w", addr, gpgerr.Wrap(gpgerr.ErrNoData, err))
 		}
 	}
 	if srv.User != "" {
 		if err := conn.Bind(srv.User, srv.Password); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("ldap: bind to %s as %s failed: %w", addr, srv.User, assuan.Wrap(assuan.ErrNoData, err))
+			return nil, fmt.Errorf("ldap: bind to %s as %s failed: %w", addr, srv.User, gpgerr.Wrap(gpgerr.ErrNoData, err))
 		}
 	}
 	go func() {
@@ -174,7 +173,7 @@ func (o *Options) FetchURL(ctx context.Context, raw string) ([]byte, error) {
 	}
 	u, err := ParseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, assuan.ErrInvURI)
+		return nil, fmt.Errorf("%v: %w", err, gpgerr.ErrInvURI)
 	}
 	var targets []*Server
 	switch {
@@ -193,7 +192,7 @@ func (o *Options) FetchURL(ctx context.Context, raw string) ([]byte, error) {
 		targets = o.servers(ctx)
 	}
 	if len(targets) == 0 {
-		return nil, fmt.Errorf("ldap: no server for the host-less URL %q: %w", raw, assuan.ErrConfiguration)
+		return nil, fmt.Errorf("ldap: no server for the host-less URL %q: %w", raw, gpgerr.ErrConfiguration)
 	}
 	attrs := u.Attributes
 	if len(attrs) == 0 {
@@ -229,18 +228,18 @@ func (o *Options) fetchOne(ctx context.Context, srv *Server, u *URL, attrs []str
 			}
 		}
 	}
-	return nil, fmt.Errorf("ldap: nothing found at %q on %s: %w", u.DN, srv.Host, assuan.ErrNoData)
+	return nil, fmt.Errorf("ldap: nothing found at %q on %s: %w", u.DN, srv.Host, gpgerr.ErrNoData)
 }
 
 func mapError(err error) error {
 	var le *goldap.Error
 	if errors.As(err, &le) && le.ResultCode == goldap.ErrorNetwork {
-		return assuan.Wrap(assuan.ErrTimeout, err)
+		return gpgerr.Wrap(gpgerr.ErrTimeout, err)
 	}
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-		return assuan.Wrap(assuan.ErrNoData, err)
+		return gpgerr.Wrap(gpgerr.ErrNoData, err)
 	}
-	return assuan.Wrap(assuan.ErrNoData, err)
+	return gpgerr.Wrap(gpgerr.ErrNoData, err)
 }
 
 // Filter turns a LOOKUP pattern into a search as GnuPG's dirmngr does:
@@ -257,15 +256,15 @@ func Filter(pattern string) (base, filter string, scope int, err error) {
 		return pattern[2:], "(objectClass=*)", ScopeBase, nil
 	case strings.HasPrefix(pattern, "/"):
 		if len(pattern) == 1 {
-			return "", "", 0, fmt.Errorf("ldap: empty DN pattern: %w", assuan.ErrInvName)
+			return "", "", 0, fmt.Errorf("ldap: empty DN pattern: %w", gpgerr.ErrInvName)
 		}
 		return pattern[1:], "(objectClass=*)", ScopeBase, nil
 	case strings.HasPrefix(pattern, "#"):
-		return "", "", 0, fmt.Errorf("ldap: serial number patterns are not supported: %w", assuan.ErrInvName)
+		return "", "", 0, fmt.Errorf("ldap: serial number patterns are not supported: %w", gpgerr.ErrInvName)
 	}
 	p := strings.TrimPrefix(pattern, "*")
 	if p == "" {
-		return "", "", 0, fmt.Errorf("ldap: empty pattern: %w", assuan.ErrInvName)
+		return "", "", 0, fmt.Errorf("ldap: empty pattern: %w", gpgerr.ErrInvName)
 	}
 	e := goldap.EscapeFilter(p)
 	return "", "(|(sn=*" + e + "*)(|(cn=*" + e + "*)(mail=*" + e + "*)))", ScopeSub, nil
@@ -331,7 +330,7 @@ func (o *Options) Lookup(ctx context.Context, pattern string, max int, emit func
 		return false, last
 	}
 	if !found && len(o.servers(ctx)) > 0 {
-		return false, fmt.Errorf("ldap: no certificate for %q: %w", pattern, assuan.ErrNoData)
+		return false, fmt.Errorf("ldap: no certificate for %q: %w", pattern, gpgerr.ErrNoData)
 	}
 	return false, nil
 }

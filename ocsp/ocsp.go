@@ -27,9 +27,9 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	xocsp "golang.org/x/crypto/ocsp"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // MaxResponse is the largest response accepted (GnuPG's limit).
@@ -102,7 +102,7 @@ func New(cfg Config, f *fetch.Fetcher, cache Cache) *Checker {
 
 // ErrNoResponder means neither the certificate nor the configuration
 // names a responder; callers fall back to CRLs as GnuPG does.
-var ErrNoResponder = fmt.Errorf("ocsp: no OCSP responder: %w", assuan.ErrConfiguration)
+var ErrNoResponder = fmt.Errorf("ocsp: no OCSP responder: %w", gpgerr.ErrConfiguration)
 
 // ResponderURL picks the responder: the certificate's AIA unless ignored
 // or forceDefault, else --ocsp-responder (which then needs a signer).
@@ -131,13 +131,13 @@ func newCertID(cert, issuer *x509.Certificate) (certID, error) {
 		PublicKey asn1.BitString
 	}
 	if _, err := asn1.Unmarshal(issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
-		return certID{}, fmt.Errorf("ocsp: issuer key: %w", assuan.ErrBadCert)
+		return certID{}, fmt.Errorf("ocsp: issuer key: %w", gpgerr.ErrBadCert)
 	}
 	nh := sha1.Sum(issuer.RawSubject)
 	kh := sha1.Sum(spki.PublicKey.RightAlign())
 	serial, err := certid.RawSerial(cert)
 	if err != nil {
-		return certID{}, fmt.Errorf("ocsp: %w", assuan.ErrBadCert)
+		return certID{}, fmt.Errorf("ocsp: %w", gpgerr.ErrBadCert)
 	}
 	return certID{nh[:], kh[:], serial}, nil
 }
@@ -261,7 +261,7 @@ func (c *Checker) fromCache(id certID, issuer *x509.Certificate) *Result {
 
 func (c *Checker) query(ctx context.Context, url string, id certID, issuer *x509.Certificate, signers []*x509.Certificate) (*Result, error) {
 	if c.fetch == nil || c.cfg.DisableHTTP {
-		return nil, fmt.Errorf("ocsp: HTTP disabled: %w", assuan.ErrNotSupported)
+		return nil, fmt.Errorf("ocsp: HTTP disabled: %w", gpgerr.ErrNotSupported)
 	}
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
@@ -292,32 +292,32 @@ func (c *Checker) query(ctx context.Context, url string, id certID, issuer *x509
 }
 
 // ErrTimeConflict is wrapped for answers outside the time window.
-var ErrTimeConflict = fmt.Errorf("ocsp: response outside its validity window: %w", assuan.ErrTimeConflict)
+var ErrTimeConflict = fmt.Errorf("ocsp: response outside its validity window: %w", gpgerr.ErrTimeConflict)
 
 // Verify checks a DER response for id against issuer and the expected
 // nonce extension value (nil: none sent).
 func (c *Checker) Verify(der []byte, id certID, issuer *x509.Certificate, nonceValue []byte, pinned ...*x509.Certificate) (*Result, error) {
 	if len(der) > MaxResponse {
-		return nil, fmt.Errorf("ocsp: response larger than %d bytes: %w", MaxResponse, assuan.ErrTooLarge)
+		return nil, fmt.Errorf("ocsp: response larger than %d bytes: %w", MaxResponse, gpgerr.ErrTooLarge)
 	}
 	resp, err := xocsp.ParseResponse(der, nil)
 	if err != nil {
 		var re xocsp.ResponseError
 		if errors.As(err, &re) {
-			return nil, fmt.Errorf("ocsp: responder status %v: %w", re.Status, assuan.ErrGeneral)
+			return nil, fmt.Errorf("ocsp: responder status %v: %w", re.Status, gpgerr.ErrGeneral)
 		}
-		return nil, fmt.Errorf("ocsp: malformed response: %v: %w", err, assuan.ErrInvObj)
+		return nil, fmt.Errorf("ocsp: malformed response: %v: %w", err, gpgerr.ErrInvObj)
 	}
 	// The CertID of the answer must be ours in every field.
 	if !responseHasCertID(resp.TBSResponseData, id) || resp.IssuerHash != 0 && resp.IssuerHash.String() != "SHA-1" ||
 		!bytes.Equal(resp.SerialNumber.Bytes(), trimSerial(id.serial)) {
-		return nil, fmt.Errorf("ocsp: response is about another certificate: %w", assuan.ErrNotFound)
+		return nil, fmt.Errorf("ocsp: response is about another certificate: %w", gpgerr.ErrNotFound)
 	}
 	// Signer.
 	var signer *x509.Certificate
 	if resp.Certificate != nil {
 		if err := resp.CheckSignatureFrom(resp.Certificate); err != nil {
-			return nil, fmt.Errorf("ocsp: bad response signature: %v: %w", err, assuan.ErrBadSignature)
+			return nil, fmt.Errorf("ocsp: bad response signature: %v: %w", err, gpgerr.ErrBadSignature)
 		}
 		signer = resp.Certificate
 	} else {
@@ -329,7 +329,7 @@ func (c *Checker) Verify(der []byte, id certID, issuer *x509.Certificate, nonceV
 			}
 		}
 		if signer == nil {
-			return nil, fmt.Errorf("ocsp: no certificate to verify the response: %w", assuan.ErrNoPubkey)
+			return nil, fmt.Errorf("ocsp: no certificate to verify the response: %w", gpgerr.ErrNoPubkey)
 		}
 	}
 	fpr := certid.Fingerprint(signer.Raw)
@@ -339,13 +339,13 @@ func (c *Checker) Verify(der []byte, id certID, issuer *x509.Certificate, nonceV
 	case bytes.Equal(signer.Raw, issuer.Raw):
 	case bytes.Equal(signer.RawIssuer, issuer.RawSubject) && signer.CheckSignatureFrom(issuer) == nil:
 		if !slices.Contains(signer.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
-			return nil, fmt.Errorf("ocsp: delegated responder certificate lacks id-kp-OCSPSigning: %w", assuan.ErrBadCACert)
+			return nil, fmt.Errorf("ocsp: delegated responder certificate lacks id-kp-OCSPSigning: %w", gpgerr.ErrBadCACert)
 		}
 		if resp.ProducedAt.Before(signer.NotBefore) || resp.ProducedAt.After(signer.NotAfter) {
-			return nil, fmt.Errorf("ocsp: responder certificate not valid at producedAt: %w", assuan.ErrBadCACert)
+			return nil, fmt.Errorf("ocsp: responder certificate not valid at producedAt: %w", gpgerr.ErrBadCACert)
 		}
 	default:
-		return nil, fmt.Errorf("ocsp: response signed by an unauthorised certificate: %w", assuan.ErrBadCACert)
+		return nil, fmt.Errorf("ocsp: response signed by an unauthorised certificate: %w", gpgerr.ErrBadCACert)
 	}
 	// Nonce (a responseExtension; x/crypto/ocsp only exposes the
 	// singleExtensions): a wrong one is rejected, a missing one accepted.
@@ -357,7 +357,7 @@ func (c *Checker) Verify(der []byte, id certID, issuer *x509.Certificate, nonceV
 	}
 	for _, n := range nonces {
 		if nonceValue != nil && !bytes.Equal(n, nonceValue) {
-			return nil, fmt.Errorf("ocsp: nonce mismatch: %w", assuan.ErrBadSignature)
+			return nil, fmt.Errorf("ocsp: nonce mismatch: %w", gpgerr.ErrBadSignature)
 		}
 	}
 	now := c.cfg.Now()

@@ -17,9 +17,9 @@ import (
 
 	xocsp "golang.org/x/crypto/ocsp"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/fetch"
-	"github.com/dirmngr/dirmngr/testpki"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // TestVerify covers the checks x/crypto/ocsp does not make: CertID
@@ -48,7 +48,7 @@ func TestVerify(t *testing.T) {
 		next   time.Time
 		nonce  []byte
 		status int
-		code   assuan.Code // 0 = accepted
+		code   gpgerr.Code // 0 = accepted
 		pinned bool
 	}
 	base := tc{signer: ca, issuer: ca, serial: 0x77, this: now.Add(-time.Minute), next: now.Add(time.Hour), nonce: nonce, status: xocsp.Good}
@@ -63,19 +63,19 @@ func TestVerify(t *testing.T) {
 	add("revoked", func(c *tc) { c.status = xocsp.Revoked })
 	add("unknown", func(c *tc) { c.status = xocsp.Unknown })
 	add("delegated-with-eku", func(c *tc) { c.signer, c.embed = delegated, true })
-	add("delegated-without-eku", func(c *tc) { c.signer, c.embed, c.code = noEKU, true, assuan.ErrBadCACert })
-	add("foreign-signer", func(c *tc) { c.signer, c.embed, c.code = other, true, assuan.ErrBadCACert })
+	add("delegated-without-eku", func(c *tc) { c.signer, c.embed, c.code = noEKU, true, gpgerr.ErrBadCACert })
+	add("foreign-signer", func(c *tc) { c.signer, c.embed, c.code = other, true, gpgerr.ErrBadCACert })
 	add("pinned-signer", func(c *tc) { c.signer, c.embed, c.pinned = pinnedCert, true, true })
-	add("other-issuer-same-serial", func(c *tc) { c.issuer, c.code = other, assuan.ErrNotFound })
-	add("other-serial", func(c *tc) { c.serial, c.code = 0x78, assuan.ErrNotFound })
-	add("wrong-nonce", func(c *tc) { c.nonce, c.code = wrongNonce, assuan.ErrBadSignature })
+	add("other-issuer-same-serial", func(c *tc) { c.issuer, c.code = other, gpgerr.ErrNotFound })
+	add("other-serial", func(c *tc) { c.serial, c.code = 0x78, gpgerr.ErrNotFound })
+	add("wrong-nonce", func(c *tc) { c.nonce, c.code = wrongNonce, gpgerr.ErrBadSignature })
 	add("missing-nonce", func(c *tc) { c.nonce = nil })
-	add("future", func(c *tc) { c.this, c.next, c.code = now.Add(time.Hour), now.Add(2*time.Hour), assuan.ErrTimeConflict })
+	add("future", func(c *tc) { c.this, c.next, c.code = now.Add(time.Hour), now.Add(2*time.Hour), gpgerr.ErrTimeConflict })
 	add("too-old", func(c *tc) {
-		c.this, c.next, c.code = now.Add(-100*24*time.Hour), now.Add(time.Hour), assuan.ErrTimeConflict
+		c.this, c.next, c.code = now.Add(-100*24*time.Hour), now.Add(time.Hour), gpgerr.ErrTimeConflict
 	})
 	add("expired", func(c *tc) {
-		c.this, c.next, c.code = now.Add(-10*time.Hour), now.Add(-4*time.Hour), assuan.ErrTimeConflict
+		c.this, c.next, c.code = now.Add(-10*time.Hour), now.Add(-4*time.Hour), gpgerr.ErrTimeConflict
 	})
 	add("expired-within-current-period", func(c *tc) { c.this, c.next = now.Add(-10*time.Hour), now.Add(-2*time.Hour) })
 	for _, c := range cases {
@@ -108,10 +108,10 @@ func TestVerify(t *testing.T) {
 		})
 	}
 	big := make([]byte, MaxResponse+1)
-	if _, err := New(Config{}, nil, nil).Verify(big, id, ca.Cert, nil); !errors.Is(err, assuan.ErrTooLarge) {
+	if _, err := New(Config{}, nil, nil).Verify(big, id, ca.Cert, nil); !errors.Is(err, gpgerr.ErrTooLarge) {
 		t.Fatalf("oversized: %v", err)
 	}
-	if _, err := New(Config{}, nil, nil).Verify(xocsp.TryLaterErrorResponse, id, ca.Cert, nil); !errors.Is(err, assuan.ErrGeneral) {
+	if _, err := New(Config{}, nil, nil).Verify(xocsp.TryLaterErrorResponse, id, ca.Cert, nil); !errors.Is(err, gpgerr.ErrGeneral) {
 		t.Fatalf("tryLater: %v", err)
 	}
 }

@@ -23,12 +23,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
 )
 
@@ -177,11 +177,11 @@ func (c *Checker) Lookup(ctx context.Context, issuerHash string, serial []byte, 
 func (c *Checker) CertStatus(ctx context.Context, cert *x509.Certificate, forceRefresh bool, ask Asker) (Status, error) {
 	h, err := certid.IssuerHash(cert)
 	if err != nil {
-		return DontKnow, fmt.Errorf("revocation: issuer of certificate: %w", assuan.ErrBadCert)
+		return DontKnow, fmt.Errorf("revocation: issuer of certificate: %w", gpgerr.ErrBadCert)
 	}
 	sn, err := certid.RawSerial(cert)
 	if err != nil {
-		return DontKnow, fmt.Errorf("revocation: serial of certificate: %w", assuan.ErrBadCert)
+		return DontKnow, fmt.Errorf("revocation: serial of certificate: %w", gpgerr.ErrBadCert)
 	}
 	return c.Lookup(ctx, h, sn, forceRefresh, ask)
 }
@@ -221,13 +221,13 @@ func (c *Checker) ReloadFor(ctx context.Context, cert *x509.Certificate, ask Ask
 		lo := c.ldapp.Load()
 		switch {
 		case c.conf().DisableLDAP:
-			return fmt.Errorf("revocation: no CRL distribution point and LDAP disabled: %w", assuan.ErrNotSupported)
+			return fmt.Errorf("revocation: no CRL distribution point and LDAP disabled: %w", gpgerr.ErrNotSupported)
 		case lo == nil || len(lo.ServersFor(ctx)) == 0:
-			return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", assuan.ErrConfiguration)
+			return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", gpgerr.ErrConfiguration)
 		}
 		issuer, err := certid.DN(cert.RawIssuer)
 		if err != nil {
-			return fmt.Errorf("revocation: issuer name: %w", assuan.ErrBadCert)
+			return fmt.Errorf("revocation: issuer name: %w", gpgerr.ErrBadCert)
 		}
 		// "default location(s)": the issuer's entry on the LDAP servers.
 		return c.FetchAndLoad(ctx, "ldap:///"+url.PathEscape(issuer)+"?certificateRevocationList", ask)
@@ -274,7 +274,7 @@ func (c *Checker) fetchAndLoad(ctx context.Context, url string, ask Asker) error
 	if hasScheme(url, "ldap", "ldaps") {
 		lo := c.ldapp.Load()
 		if lo == nil {
-			return fmt.Errorf("revocation: no LDAP configuration: %w", assuan.ErrNotSupported)
+			return fmt.Errorf("revocation: no LDAP configuration: %w", gpgerr.ErrNotSupported)
 		}
 		c.log.Info("fetching CRL", "url", url)
 		data, err := lo.FetchURL(ctx, url)
@@ -286,7 +286,7 @@ func (c *Checker) fetchAndLoad(ctx context.Context, url string, ask Asker) error
 	}
 	f := c.fetchp.Load()
 	if f == nil {
-		return fmt.Errorf("revocation: no fetcher: %w", assuan.ErrNotSupported)
+		return fmt.Errorf("revocation: no fetcher: %w", gpgerr.ErrNotSupported)
 	}
 	c.log.Info("fetching CRL", "url", url)
 	// Conditional GET when a current CRL from this URL is cached: an
@@ -318,7 +318,7 @@ func (c *Checker) fetchAndLoad(ctx context.Context, url string, ask Asker) error
 func (c *Checker) LoadFile(ctx context.Context, name string, ask Asker) (*crlcache.Meta, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, assuan.ErrorFromOS(err)
+		return nil, gpgerr.ErrorFromOS(err)
 	}
 	defer f.Close()
 	return c.Load(ctx, f, name, ask, fetch.Validators{})
@@ -333,7 +333,7 @@ func WithProgress(ctx context.Context, fn func(entries int64)) context.Context {
 }
 
 // ErrTooOld is returned (wrapped) when the loaded CRL's nextUpdate passed.
-var ErrTooOld = fmt.Errorf("revocation: CRL too old: %w", assuan.ErrCRLTooOld)
+var ErrTooOld = fmt.Errorf("revocation: CRL too old: %w", gpgerr.ErrCRLTooOld)
 
 // Load parses, verifies and stores the CRL read from r, which came from
 // source (a URL or file name). A CRL that fails any check leaves the
@@ -368,11 +368,11 @@ func (c *Checker) Load(ctx context.Context, r io.Reader, source string, ask Aske
 	}
 	now := c.conf().Now()
 	if info.ThisUpdate.After(now.Add(c.conf().ClockSkew)) {
-		return nil, fmt.Errorf("revocation: CRL of %q issued in the future (%s): %w", info.Issuer, info.ThisUpdate.Format(time.RFC3339), assuan.ErrInvCRL)
+		return nil, fmt.Errorf("revocation: CRL of %q issued in the future (%s): %w", info.Issuer, info.ThisUpdate.Format(time.RFC3339), gpgerr.ErrInvCRL)
 	}
 	if len(info.UnknownCritical) > 0 {
 		c.log.Info("unknown critical CRL extension", "oid", info.UnknownCritical[0], "issuer", info.Issuer)
-		return nil, fmt.Errorf("revocation: unknown critical CRL extension %s: %w", info.UnknownCritical[0], assuan.ErrInvCRL)
+		return nil, fmt.Errorf("revocation: unknown critical CRL extension %s: %w", info.UnknownCritical[0], gpgerr.ErrInvCRL)
 	}
 	issuer, err := c.findCRLIssuer(ctx, info, ask)
 	if err != nil {
@@ -510,9 +510,9 @@ func (c *Checker) findCRLIssuer(ctx context.Context, info *crl.Info, ask Asker) 
 		}
 	}
 	if len(cands) > 0 {
-		return nil, fmt.Errorf("revocation: CRL signature of %q does not verify: %w", info.Issuer, assuan.ErrBadSignature)
+		return nil, fmt.Errorf("revocation: CRL signature of %q does not verify: %w", info.Issuer, gpgerr.ErrBadSignature)
 	}
-	return nil, fmt.Errorf("revocation: CRL issuer certificate of %q not found: %w", info.Issuer, assuan.ErrMissingCert)
+	return nil, fmt.Errorf("revocation: CRL issuer certificate of %q not found: %w", info.Issuer, gpgerr.ErrMissingCert)
 }
 
 // maxChain is the longest certificate chain accepted for a CRL issuer.
@@ -525,22 +525,22 @@ const oidStrCRLSign = "cRLSign"
 // root's fingerprint, which the client must confirm (ISTRUSTED) on use.
 func (c *Checker) validateChain(ctx context.Context, cert *x509.Certificate, ask Asker, now time.Time) (string, error) {
 	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCRLSign == 0 {
-		return "", fmt.Errorf("revocation: CRL issuer certificate lacks the %s key usage: %w", oidStrCRLSign, assuan.ErrWrongKeyUsage)
+		return "", fmt.Errorf("revocation: CRL issuer certificate lacks the %s key usage: %w", oidStrCRLSign, gpgerr.ErrWrongKeyUsage)
 	}
 	cur := cert
 	for depth := 0; ; depth++ {
 		if depth >= maxChain {
-			return "", fmt.Errorf("revocation: certificate chain longer than %d: %w", maxChain, assuan.ErrBadCertChain)
+			return "", fmt.Errorf("revocation: certificate chain longer than %d: %w", maxChain, gpgerr.ErrBadCertChain)
 		}
 		if now.Before(cur.NotBefore) {
-			return "", fmt.Errorf("revocation: certificate %q not yet valid: %w", cur.Subject, assuan.ErrCertTooYoung)
+			return "", fmt.Errorf("revocation: certificate %q not yet valid: %w", cur.Subject, gpgerr.ErrCertTooYoung)
 		}
 		if now.After(cur.NotAfter) {
-			return "", fmt.Errorf("revocation: certificate %q expired: %w", cur.Subject, assuan.ErrCertExpired)
+			return "", fmt.Errorf("revocation: certificate %q expired: %w", cur.Subject, gpgerr.ErrCertExpired)
 		}
 		for _, oid := range cur.UnhandledCriticalExtensions {
 			if !slices.Contains(c.conf().IgnoreExtensions, oid.String()) {
-				return "", fmt.Errorf("revocation: unknown critical extension %s in %q: %w", oid, cur.Subject, assuan.ErrUnsupportedCert)
+				return "", fmt.Errorf("revocation: unknown critical extension %s in %q: %w", oid, cur.Subject, gpgerr.ErrUnsupportedCert)
 			}
 		}
 		if certstore.IsSelfSigned(cur) {
@@ -556,7 +556,7 @@ func (c *Checker) validateChain(ctx context.Context, cert *x509.Certificate, ask
 			return "", err
 		}
 		if !parent.IsCA && parent.BasicConstraintsValid {
-			return "", fmt.Errorf("revocation: issuer %q is not a CA: %w", parent.Subject, assuan.ErrBadCACert)
+			return "", fmt.Errorf("revocation: issuer %q is not a CA: %w", parent.Subject, gpgerr.ErrBadCACert)
 		}
 		cur = parent
 	}
@@ -565,7 +565,7 @@ func (c *Checker) validateChain(ctx context.Context, cert *x509.Certificate, ask
 func (c *Checker) findParent(ctx context.Context, cert *x509.Certificate, ask Asker) (*x509.Certificate, error) {
 	issuer, err := certid.DN(cert.RawIssuer)
 	if err != nil {
-		return nil, fmt.Errorf("revocation: issuer name: %w", assuan.ErrBadCert)
+		return nil, fmt.Errorf("revocation: issuer name: %w", gpgerr.ErrBadCert)
 	}
 	var cands []*certstore.Entry
 	if len(cert.AuthorityKeyId) > 0 {
@@ -595,7 +595,7 @@ func (c *Checker) findParent(ctx context.Context, cert *x509.Certificate, ask As
 			}
 		}
 	}
-	return nil, fmt.Errorf("revocation: issuer certificate %q not found: %w", issuer, assuan.ErrMissingIssuerCert)
+	return nil, fmt.Errorf("revocation: issuer certificate %q not found: %w", issuer, gpgerr.ErrMissingIssuerCert)
 }
 
 // Validate checks cert's chain against trusted-certs anchors only (the
@@ -604,11 +604,11 @@ func (c *Checker) findParent(ctx context.Context, cert *x509.Certificate, ask As
 func (c *Checker) Validate(ctx context.Context, cert *x509.Certificate) error {
 	fpr, err := c.validateChain(ctx, cert, nil, c.conf().Now())
 	if err != nil {
-		if errors.Is(err, assuan.ErrWrongKeyUsage) {
+		if errors.Is(err, gpgerr.ErrWrongKeyUsage) {
 			// Key usage matters only for CRL issuers; retry the chain
 			// from the issuer.
 			if certstore.IsSelfSigned(cert) {
-				return fmt.Errorf("revocation: %w", assuan.ErrNotTrusted)
+				return fmt.Errorf("revocation: %w", gpgerr.ErrNotTrusted)
 			}
 			p, perr := c.findParent(ctx, cert, nil)
 			if perr != nil {
@@ -621,7 +621,7 @@ func (c *Checker) Validate(ctx context.Context, cert *x509.Certificate) error {
 		}
 	}
 	if fpr != "" {
-		return fmt.Errorf("revocation: root %s is not in trusted-certs: %w", fpr, assuan.ErrNotTrusted)
+		return fmt.Errorf("revocation: root %s is not in trusted-certs: %w", fpr, gpgerr.ErrNotTrusted)
 	}
 	return nil
 }

@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 	"github.com/dirmngr/dirmngr/revocation"
-	"github.com/dirmngr/dirmngr/testpki"
 )
 
 type env struct {
@@ -123,24 +123,24 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 	cases := []struct {
 		name string
 		der  []byte
-		code assuan.Code
+		code gpgerr.Code
 	}{
-		{"bad-signature", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), BadSignature: true}).Build(), assuan.ErrBadSignature},
-		{"signed-by-other-key", (&testpki.CRLSpec{Issuer: other, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), NoAKI: true}).Build(), assuan.ErrBadSignature},
-		{"unknown-critical", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Extensions: []testpki.Extension{crit}}).Build(), assuan.ErrInvCRL},
-		{"future", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(2 * time.Hour)}).Build(), assuan.ErrInvCRL},
-		{"rollback-number", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(4), NextUpdate: now.Add(time.Hour)}).Build(), assuan.ErrInvCRL},
-		{"rollback-time", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(time.Hour)}).Build(), assuan.ErrInvCRL},
-		{"duplicate-serial", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: []testpki.Entry{{Serial: big.NewInt(9), Reason: -1}, {Serial: big.NewInt(9), Reason: -1}}}).Build(), assuan.ErrInvCRL},
-		{"too-many-entries", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: many}).Build(), assuan.ErrTooLarge},
-		{"too-old", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(-time.Hour)}).Build(), assuan.ErrCRLTooOld},
-		{"truncated", good[:len(good)-10], assuan.ErrBadBER},
-		{"trailing", append(append([]byte(nil), good...), 0), assuan.ErrInvCRL},
+		{"bad-signature", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), BadSignature: true}).Build(), gpgerr.ErrBadSignature},
+		{"signed-by-other-key", (&testpki.CRLSpec{Issuer: other, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), NoAKI: true}).Build(), gpgerr.ErrBadSignature},
+		{"unknown-critical", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Extensions: []testpki.Extension{crit}}).Build(), gpgerr.ErrInvCRL},
+		{"future", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(2 * time.Hour)}).Build(), gpgerr.ErrInvCRL},
+		{"rollback-number", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(4), NextUpdate: now.Add(time.Hour)}).Build(), gpgerr.ErrInvCRL},
+		{"rollback-time", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(time.Hour)}).Build(), gpgerr.ErrInvCRL},
+		{"duplicate-serial", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: []testpki.Entry{{Serial: big.NewInt(9), Reason: -1}, {Serial: big.NewInt(9), Reason: -1}}}).Build(), gpgerr.ErrInvCRL},
+		{"too-many-entries", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Entries: many}).Build(), gpgerr.ErrTooLarge},
+		{"too-old", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(-time.Hour)}).Build(), gpgerr.ErrCRLTooOld},
+		{"truncated", good[:len(good)-10], gpgerr.ErrBadBER},
+		{"trailing", append(append([]byte(nil), good...), 0), gpgerr.ErrInvCRL},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.chk.Load(context.Background(), bytes.NewReader(tc.der), tc.name, nil, fetch.Validators{})
-			if c := assuan.CodeOf(err); c != tc.code {
+			if c := gpgerr.CodeOf(err); c != tc.code {
 				t.Fatalf("code %d (%v), want %d", c, err, tc.code)
 			}
 			m, _ := e.cache.Get(mustHash(t, victim))
@@ -172,7 +172,7 @@ func TestUntrustedRootAndChain(t *testing.T) {
 	e := newEnv(t)
 	der := (&testpki.CRLSpec{Issuer: inter, NextUpdate: time.Now().Add(time.Hour)}).Build()
 	// Without a client nothing can be found.
-	if _, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", nil, fetch.Validators{}); assuan.CodeOf(err) != assuan.ErrMissingCert {
+	if _, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", nil, fetch.Validators{}); gpgerr.CodeOf(err) != gpgerr.ErrMissingCert {
 		t.Fatalf("no client: %v", err)
 	}
 	ask := &fakeAsker{certs: []*testpki.Cert{root, inter}, trusted: true}
@@ -277,12 +277,12 @@ func TestReloadForDistributionPoints(t *testing.T) {
 	// Only failing DPs: the last error (404 → No data).
 	e2 := newEnv(t, ca)
 	leaf2 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf2", "", ""), KeyType: testpki.ECDSA, CRLURLs: []string{srv.URL + "/missing.crl"}})
-	if err := e2.chk.ReloadFor(context.Background(), leaf2.Cert, nil); assuan.CodeOf(err) != assuan.ErrNoData {
+	if err := e2.chk.ReloadFor(context.Background(), leaf2.Cert, nil); gpgerr.CodeOf(err) != gpgerr.ErrNoData {
 		t.Fatalf("404: %v", err)
 	}
 	leaf3 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf3", "", ""), KeyType: testpki.ECDSA})
 	// No DP and no LDAP server: Configuration error, as GnuPG.
-	if err := e2.chk.ReloadFor(context.Background(), leaf3.Cert, nil); !errors.Is(err, assuan.ErrConfiguration) {
+	if err := e2.chk.ReloadFor(context.Background(), leaf3.Cert, nil); !errors.Is(err, gpgerr.ErrConfiguration) {
 		t.Fatalf("no DP: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) counted(h assuan.HandlerFunc) assuan.HandlerFunc {
 	}
 }
 
-func (s *Server) notImplemented(*assuan.Session, string) error { return assuan.ErrNotImplemented }
+func (s *Server) notImplemented(*assuan.Session, string) error { return gpgerr.ErrNotImplemented }
 
 // option handles OPTION name=value after libassuan's pre-parsing.
 func (s *Server) option(as *assuan.Session, name, value string) error {
@@ -103,7 +104,7 @@ func (s *Server) option(as *assuan.Session, name, value string) error {
 	case "http-crl":
 		st.httpCRL = atoi(value) != 0
 	default:
-		return assuan.ErrUnknownOption
+		return gpgerr.ErrUnknownOption
 	}
 	return nil
 }
@@ -139,7 +140,7 @@ func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
 	case "session_id":
 		return as.Data([]byte(strconv.FormatUint(as.ID, 10)))
 	case "tor":
-		return assuan.NewError(assuan.ErrFalse, "Tor mode is NOT enabled")
+		return gpgerr.NewError(gpgerr.ErrFalse, "Tor mode is NOT enabled")
 	case "dnsinfo":
 		as.SetOKText("- Forced use of System resolver (w/o Tor support)")
 		return nil
@@ -161,20 +162,20 @@ func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
 	if rest, ok := strings.CutPrefix(args, "getenv"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
 		name := strings.TrimLeft(rest, " \t")
 		if name == "" {
-			return assuan.ErrMissingValue
+			return gpgerr.ErrMissingValue
 		}
 		v, ok := os.LookupEnv(name)
 		if !ok {
-			return assuan.NewError(assuan.ErrNotFound, "No such envvar")
+			return gpgerr.NewError(gpgerr.ErrNotFound, "No such envvar")
 		}
 		return as.Data([]byte(v))
 	}
-	return assuan.NewError(assuan.ErrAssParameter, "unknown value for WHAT")
+	return gpgerr.NewError(gpgerr.ErrAssParameter, "unknown value for WHAT")
 }
 
 func (s *Server) cmdKill(as *assuan.Session, _ string) error {
 	if !allowedControl(as) {
-		return assuan.ErrForbidden
+		return gpgerr.ErrForbidden
 	}
 	s.log.Info("KILLDIRMNGR received - shutting down", "session", as.ID)
 	as.CloseAfterReply()
@@ -186,13 +187,13 @@ func (s *Server) cmdKill(as *assuan.Session, _ string) error {
 
 func (s *Server) cmdReload(as *assuan.Session, _ string) error {
 	if !allowedControl(as) {
-		return assuan.ErrForbidden
+		return gpgerr.ErrForbidden
 	}
 	if s.ctl == nil {
 		return nil
 	}
 	if err := s.ctl.Reload(); err != nil {
-		return assuan.Wrap(assuan.ErrGeneral, err)
+		return gpgerr.Wrap(gpgerr.ErrGeneral, err)
 	}
 	return nil
 }
@@ -221,7 +222,7 @@ func (s *Server) cmdLDAPServer(as *assuan.Session, args string) error {
 	srv, err := ldap.ParseServerSpec(line)
 	if err != nil {
 		s.log.Info("ldap: error in server spec", "err", err)
-		return assuan.Wrap(assuan.ErrInvArg, err)
+		return gpgerr.Wrap(gpgerr.ErrInvArg, err)
 	}
 	for _, w := range srv.Warnings {
 		s.log.Info("ldap: " + w)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
 	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
@@ -68,7 +69,7 @@ func New(opts *config.Options, env Env, ctl Control, log *slog.Logger) *Server {
 	s.asrv = &assuan.Server{
 		Hello:       []string{"Home: " + env.Homedir, "Config: " + cfg, "Dirmngr " + Version + " at your service"},
 		Commands:    s.commands(),
-		ErrorSource: assuan.SourceDirmngr,
+		ErrorSource: gpgerr.SourceDirmngr,
 		Option:      s.option,
 		Reset:       s.reset,
 		IdleTimeout: config.Seconds(opts.IdleTimeout),

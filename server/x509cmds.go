@@ -7,15 +7,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	xocsp "golang.org/x/crypto/ocsp"
 	"strings"
 	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
 	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
@@ -35,7 +37,7 @@ func (s *Server) SetChecker(c *revocation.Checker) { s.chk.Store(c) }
 func (s *Server) checker() (*revocation.Checker, error) {
 	c := s.chk.Load()
 	if c == nil {
-		return nil, fmt.Errorf("server: no CRL cache: %w", assuan.ErrNotSupported)
+		return nil, fmt.Errorf("server: no CRL cache: %w", gpgerr.ErrNotSupported)
 	}
 	return c, nil
 }
@@ -65,7 +67,7 @@ func (a asker) inquireCert(kw, args string) ([]byte, error) {
 	}
 	der, err := a.as.Inquire(kw, args, maxCertLen)
 	if err != nil {
-		if assuan.CodeOf(err) == assuan.ErrAssCanceled || assuan.CodeOf(err) == assuan.ErrAssTooMuchData {
+		if gpgerr.CodeOf(err) == gpgerr.ErrAssCanceled || gpgerr.CodeOf(err) == gpgerr.ErrAssTooMuchData {
 			// "not available": try other sources.
 			return nil, nil
 		}
@@ -81,7 +83,7 @@ func (a asker) IsTrusted(_ context.Context, fpr string) bool {
 	}
 	ans, err := a.as.Inquire("ISTRUSTED", fpr, maxTrustedLen)
 	ok := err == nil && len(ans) > 0 && ans[0] == '1' && (len(ans) == 1 || ans[1] == ' ' || ans[1] == '\t')
-	if err == nil || assuan.CodeOf(err) != assuan.ErrAssUnexpectedCmd {
+	if err == nil || gpgerr.CodeOf(err) != gpgerr.ErrAssUnexpectedCmd {
 		// Remember answers, not protocol accidents.
 		if a.st.trusted == nil {
 			a.st.trusted = map[string]bool{}
@@ -95,11 +97,11 @@ func (a asker) IsTrusted(_ context.Context, fpr string) bool {
 // "BER error".
 func parseCert(der []byte) (*x509.Certificate, error) {
 	if len(der) == 0 {
-		return nil, assuan.ErrMissingCert
+		return nil, gpgerr.ErrMissingCert
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, &assuan.Error{Code: assuan.ErrBadBER, Source: assuan.SourceKSBA, Err: err}
+		return nil, &gpgerr.Error{Code: gpgerr.ErrBadBER, Source: gpgerr.SourceKSBA, Err: err}
 	}
 	return c, nil
 }
@@ -118,7 +120,7 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 	onlyOCSP := hasOption(line, "--only-ocsp")
 	issuerHash, serial, fpr, detail := parseISValid(skipOptions(line))
 	if detail != "" {
-		return assuan.NewError(assuan.ErrAssParameter, detail)
+		return gpgerr.NewError(gpgerr.ErrAssParameter, detail)
 	}
 	st := state(as)
 	opts := s.Options()
@@ -129,7 +131,7 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 	if fpr != "" {
 		// OCSP mode: without allow-ocsp there is no CRL fallback.
 		if !opts.AllowOCSP {
-			return assuan.ErrNotSupported
+			return gpgerr.ErrNotSupported
 		}
 		err := s.isvalidOCSP(as, chk, hasOption(line, "--force-default-responder"))
 		if !errors.Is(err, ocsp.ErrNoResponder) {
@@ -139,7 +141,7 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 		// responder: fall back to the CRL, as GnuPG does.
 	}
 	if onlyOCSP {
-		return assuan.ErrNoCRLKnown
+		return gpgerr.ErrNoCRLKnown
 	}
 	ask := asker{as, st}
 	ctx := withProgress(fetchContext(as, st), as)
@@ -154,12 +156,12 @@ func (s *Server) cmdISValid(as *assuan.Session, line string) error {
 		case revocation.Valid:
 			return nil
 		case revocation.Revoked:
-			return assuan.ErrCertRevoked
+			return gpgerr.ErrCertRevoked
 		case revocation.CantUse:
-			return assuan.ErrNoCRLKnown
+			return gpgerr.ErrNoCRLKnown
 		}
 		if inquired {
-			return assuan.ErrNoCRLKnown
+			return gpgerr.ErrNoCRLKnown
 		}
 		cert, err := inquireCert(as, "SENDCERT", maxSendCert)
 		if err != nil {
@@ -212,9 +214,9 @@ func (s *Server) cmdCheckCRL(as *assuan.Session, line string) error {
 	case revocation.Valid:
 		return nil
 	case revocation.Revoked:
-		return assuan.ErrCertRevoked
+		return gpgerr.ErrCertRevoked
 	}
-	return assuan.ErrNoCRLKnown
+	return gpgerr.ErrNoCRLKnown
 }
 
 // SetOCSP installs the OCSP checker.
@@ -225,15 +227,15 @@ func (s *Server) SetOCSP(c *ocsp.Checker) { s.ocsp.Store(c) }
 func (s *Server) isvalidOCSP(as *assuan.Session, chk *revocation.Checker, forceDefault bool) error {
 	cert, err := inquireCert(as, "SENDCERT", maxCertLen)
 	if err != nil {
-		if assuan.CodeOf(err) == assuan.ErrMissingCert {
-			return assuan.ErrGeneral
+		if gpgerr.CodeOf(err) == gpgerr.ErrMissingCert {
+			return gpgerr.ErrGeneral
 		}
 		return err
 	}
 	issuer, err := inquireCert(as, "SENDISSUERCERT", maxCertLen)
 	if err != nil {
-		if assuan.CodeOf(err) == assuan.ErrMissingCert {
-			return assuan.ErrGeneral
+		if gpgerr.CodeOf(err) == gpgerr.ErrMissingCert {
+			return gpgerr.ErrGeneral
 		}
 		return err
 	}
@@ -246,7 +248,7 @@ func (s *Server) isvalidOCSP(as *assuan.Session, chk *revocation.Checker, forceD
 func (s *Server) ocspCheck(as *assuan.Session, chk *revocation.Checker, cert, issuer *x509.Certificate, forceDefault bool) error {
 	oc := s.ocsp.Load()
 	if oc == nil {
-		return assuan.ErrNotSupported
+		return gpgerr.ErrNotSupported
 	}
 	url, err := oc.ResponderURL(cert, forceDefault)
 	if err != nil {
@@ -282,14 +284,14 @@ func (s *Server) ocspCheck(as *assuan.Session, chk *revocation.Checker, cert, is
 	case xocsp.Good:
 		return nil
 	case xocsp.Revoked:
-		return assuan.ErrCertRevoked
+		return gpgerr.ErrCertRevoked
 	}
-	return assuan.ErrNoData
+	return gpgerr.ErrNoData
 }
 
 func (s *Server) cmdCheckOCSP(as *assuan.Session, line string) error {
 	if !s.Options().AllowOCSP {
-		return assuan.ErrNotSupported
+		return gpgerr.ErrNotSupported
 	}
 	chk, err := s.checker()
 	if err != nil {
@@ -311,7 +313,7 @@ func (s *Server) cmdCheckOCSP(as *assuan.Session, line string) error {
 func (s *Server) findIssuer(as *assuan.Session, chk *revocation.Checker, cert *x509.Certificate) (*x509.Certificate, error) {
 	dn, err := certid.DN(cert.RawIssuer)
 	if err != nil {
-		return nil, assuan.Wrap(assuan.ErrBadCert, err)
+		return nil, gpgerr.Wrap(gpgerr.ErrBadCert, err)
 	}
 	var cands []*certstore.Entry
 	if len(cert.AuthorityKeyId) > 0 {
@@ -339,7 +341,7 @@ func (s *Server) findIssuer(as *assuan.Session, chk *revocation.Checker, cert *x
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("server: issuer of the target certificate not found: %w", assuan.ErrNotFound)
+	return nil, fmt.Errorf("server: issuer of the target certificate not found: %w", gpgerr.ErrNotFound)
 }
 
 func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {
@@ -350,7 +352,7 @@ func (s *Server) cmdLoadCRL(as *assuan.Session, line string) error {
 	useURL := hasOption(line, "--url")
 	arg := assuan.UnescapePlus(skipOptions(line))
 	if arg == "" {
-		return assuan.NewError(assuan.ErrAssParameter, "filename or URL expected")
+		return gpgerr.NewError(gpgerr.ErrAssParameter, "filename or URL expected")
 	}
 	ask := asker{as, state(as)}
 	stop := s.progress(as)
@@ -519,10 +521,10 @@ func (s *Server) cmdCacheCert(as *assuan.Session, _ string) error {
 	}
 	_, added, err := chk.Certs().Add(cert, certstore.Learned)
 	if err != nil {
-		return assuan.Wrap(assuan.ErrBadCert, err)
+		return gpgerr.Wrap(gpgerr.ErrBadCert, err)
 	}
 	if !added {
-		return assuan.ErrDupValue
+		return gpgerr.ErrDupValue
 	}
 	return nil
 }
@@ -533,7 +535,7 @@ func (s *Server) cmdValidate(as *assuan.Session, line string) error {
 		return err
 	}
 	if hasOption(line, "--tls") {
-		return assuan.ErrNotImplemented
+		return gpgerr.ErrNotImplemented
 	}
 	cert, err := inquireCert(as, "TARGETCERT", maxCertLen)
 	if err != nil {
@@ -544,14 +546,14 @@ func (s *Server) cmdValidate(as *assuan.Session, line string) error {
 
 func (s *Server) cmdFlushCRLs(as *assuan.Session, _ string) error {
 	if !allowedControl(as) {
-		return assuan.ErrForbidden
+		return gpgerr.ErrForbidden
 	}
 	chk, err := s.checker()
 	if err != nil {
 		return err
 	}
 	if err := chk.Cache().Flush(); err != nil {
-		return assuan.Wrap(assuan.ErrGeneral, err)
+		return gpgerr.Wrap(gpgerr.ErrGeneral, err)
 	}
 	return nil
 }
@@ -563,10 +565,10 @@ func (s *Server) cmdLookup(as *assuan.Session, line string) error {
 	rest := skipOptions(line)
 	if useURL {
 		if cacheOnly {
-			return assuan.ErrNotFound
+			return gpgerr.ErrNotFound
 		}
 		if single {
-			return assuan.ErrNotImplemented
+			return gpgerr.ErrNotImplemented
 		}
 		return s.lookupURL(as, assuan.UnescapePlus(strings.TrimSpace(rest)))
 	}
@@ -641,7 +643,7 @@ func (s *Server) cmdLookup(as *assuan.Session, line string) error {
 		}
 	}
 	if sent == 0 {
-		return assuan.ErrNoData
+		return gpgerr.ErrNoData
 	}
 	return nil
 }
@@ -657,7 +659,7 @@ func lookupCache(store *certstore.Store, p string) ([]*certstore.Entry, error) {
 		sn, issuer, ok := strings.Cut(p[1:], "/")
 		raw, err := hex.DecodeString(sn)
 		if !ok || err != nil {
-			return nil, assuan.ErrInvName
+			return nil, gpgerr.ErrInvName
 		}
 		if e := store.ByIssuerSerial(issuer, raw); e != nil {
 			return []*certstore.Entry{e}, nil
@@ -673,7 +675,7 @@ func lookupCache(store *certstore.Store, p string) ([]*certstore.Entry, error) {
 		}
 		return nil, nil
 	}
-	return nil, assuan.ErrInvName
+	return nil, gpgerr.ErrInvName
 }
 
 func (s *Server) lookupURL(as *assuan.Session, u string) error {
@@ -684,7 +686,7 @@ func (s *Server) lookupURL(as *assuan.Session, u string) error {
 	if strings.HasPrefix(strings.ToLower(u), "ldap") {
 		lo := chk.LDAP()
 		if lo == nil {
-			return assuan.ErrNotSupported
+			return gpgerr.ErrNotSupported
 		}
 		der, err := lo.FetchURL(fetchContext(as, state(as)), u)
 		if err != nil {
@@ -707,7 +709,7 @@ func (s *Server) lookupURL(as *assuan.Session, u string) error {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(limitReader(resp.Body, maxCertLen*4)); err != nil {
-		return assuan.Wrap(assuan.ErrNoData, err)
+		return gpgerr.Wrap(gpgerr.ErrNoData, err)
 	}
 	if _, err := parseCert(buf.Bytes()); err != nil {
 		return err

@@ -8,10 +8,11 @@ import (
 	"os"
 
 	"github.com/dirmngr/dirmngr/cli"
+	"github.com/dirmngr/dirmngr/cli/clientcmd"
 )
 
 func main() {
-	if err := cli.NewClientCommand().Execute(); err != nil {
+	if err := clientcmd.NewCommand().Execute(); err != nil {
 		var ee cli.ExitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.Code)

@@ -7,10 +7,11 @@ import (
 	"os"
 
 	"github.com/dirmngr/dirmngr/cli"
+	"github.com/dirmngr/dirmngr/cli/dirmngrcmd"
 )
 
 func main() {
-	if err := cli.NewDirmngrCommand().Execute(); err != nil {
+	if err := dirmngrcmd.NewCommand().Execute(); err != nil {
 		var ee cli.ExitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.Code)

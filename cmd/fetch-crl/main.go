@@ -8,11 +8,12 @@ import (
 	"os"
 
 	"github.com/dirmngr/dirmngr/cli"
+	"github.com/dirmngr/dirmngr/cli/fetchcrlcmd"
 )
 
 func main() {
-	cmd := cli.NewFetchCRLCommand()
-	cmd.SetArgs(cli.ExpandLongPrefixes(cmd.Flags(), os.Args[1:]))
+	cmd := fetchcrlcmd.NewCommand()
+	cmd.SetArgs(fetchcrlcmd.ExpandLongPrefixes(cmd.Flags(), os.Args[1:]))
 	if err := cmd.Execute(); err != nil {
 		var ee cli.ExitError
 		if errors.As(err, &ee) {

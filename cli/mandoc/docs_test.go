@@ -1,4 +1,4 @@
-package cli
+package mandoc
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/dirmngr/dirmngr/cli/fetchcrlcmd"
 	"github.com/dirmngr/dirmngr/config"
 )
 
@@ -24,9 +25,9 @@ func TestGeneratedDocs(t *testing.T) {
 		path string
 		gen  []byte
 	}{
-		{"../docs/dirmngr.8", DirmngrManPage(manDate)},
-		{"../docs/dirmngr-client.1", ClientManPage(manDate)},
-		{"../dirmngr.conf.example", ConfExample()},
+		{"../../docs/dirmngr.8", DirmngrManPage(manDate)},
+		{"../../docs/dirmngr-client.1", ClientManPage(manDate)},
+		{"../../dirmngr.conf.example", ConfExample()},
 	} {
 		if os.Getenv("UPDATE_GOLDEN") == "1" {
 			if err := os.WriteFile(tc.path, tc.gen, 0o644); err != nil {
@@ -46,7 +47,7 @@ func TestGeneratedDocs(t *testing.T) {
 // TestConfExampleParses uncomments every option line of
 // dirmngr.conf.example and loads it with the real parser.
 func TestConfExampleParses(t *testing.T) {
-	data, err := os.ReadFile("../dirmngr.conf.example")
+	data, err := os.ReadFile("../../dirmngr.conf.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,17 +107,17 @@ func placeholder(name, arg string) string {
 // TestFetchCRLManPageCoversFlags: the hand-written fetch-crl(8) documents
 // every flag the command accepts, and the --help text lists them too.
 func TestFetchCRLManPageCoversFlags(t *testing.T) {
-	page, err := os.ReadFile("../docs/fetch-crl.8")
+	page, err := os.ReadFile("../../docs/fetch-crl.8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := NewFetchCRLCommand()
+	cmd := fetchcrlcmd.NewCommand()
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		roff := `\-\-` + strings.ReplaceAll(f.Name, "-", `\-`)
 		if !strings.Contains(string(page), roff) {
 			t.Errorf("fetch-crl(8) does not document --%s", f.Name)
 		}
-		if !strings.Contains(fetchCRLHelp, "--"+f.Name) {
+		if !strings.Contains(fetchcrlcmd.Help, "--"+f.Name) {
 			t.Errorf("fetch-crl --help does not list --%s", f.Name)
 		}
 	})

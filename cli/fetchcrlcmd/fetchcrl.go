@@ -1,4 +1,7 @@
-package cli
+// Package fetchcrlcmd is the fetch-crl program: fetch-crl 3's flags (unique
+// long-option prefixes expanded), help text and exit codes, over the fetchcrl
+// engine. cmd/fetch-crl only calls NewCommand.
+package fetchcrlcmd
 
 import (
 	"context"
@@ -10,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/fetchcrl"
 )
 
@@ -18,7 +22,8 @@ const FetchCRLVersion = "3.0.23"
 
 const fetchCRLUsage = "Usage: fetch-crl [-c|--config configfile] [-l|--infodir path] [--cadir path] [-s|--statedir path] [-o|--output path] [--format @formats] [-T|--httptimeout seconds] [-p|--parallelism n] [--nosymlinks] [-a|--agingtolerance hours] [-r|--randomwait seconds] [-v|--verbose] [-h|--help] [-q|--quiet] [-d|--debug level]"
 
-const fetchCRLHelp = fetchCRLUsage + `
+// Help is fetch-crl's --help text.
+const Help = fetchCRLUsage + `
 
    -h --help             this help text
    -c --config file      configuration file location (/etc/fetch-crl.conf)
@@ -53,8 +58,8 @@ type fetchCRLFlags struct {
 	help, version, clean, dryRun              bool
 }
 
-// NewFetchCRLCommand returns the fetch-crl command.
-func NewFetchCRLCommand() *cobra.Command {
+// NewCommand returns the fetch-crl command.
+func NewCommand() *cobra.Command {
 	var o fetchCRLFlags
 	cmd := &cobra.Command{
 		Use:                   "fetch-crl [options] [trust-anchor...]",
@@ -90,7 +95,7 @@ func NewFetchCRLCommand() *cobra.Command {
 	fs.BoolVarP(&o.dryRun, "dryrun", "n", false, "with --clean: only list")
 	fs.BoolVarP(&o.help, "help", "h", false, "help")
 	fs.BoolVarP(&o.version, "version", "V", false, "version")
-	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprintln(c.OutOrStdout(), fetchCRLHelp) })
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprintln(c.OutOrStdout(), Help) })
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		msg := err.Error()
 		if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
@@ -99,8 +104,8 @@ func NewFetchCRLCommand() *cobra.Command {
 			msg = "Unknown option: " + strings.Trim(strings.Fields(name)[0], "'")
 		}
 		fmt.Fprintln(c.ErrOrStderr(), msg)
-		fmt.Fprintln(c.OutOrStdout(), fetchCRLHelp)
-		return ExitError{1}
+		fmt.Fprintln(c.OutOrStdout(), Help)
+		return cli.ExitError{Code: 1}
 	})
 	return cmd
 }
@@ -141,7 +146,7 @@ func ExpandLongPrefixes(fs *pflag.FlagSet, args []string) []string {
 func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if o.help {
-		fmt.Fprintln(out, fetchCRLHelp)
+		fmt.Fprintln(out, Help)
 		return nil
 	}
 	if o.version {
@@ -171,7 +176,7 @@ func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 		var fe *fetchcrl.FatalError
 		if errors.As(err, &fe) {
 			fmt.Fprintln(out, fe.Msg)
-			return ExitError{fe.Status}
+			return cli.ExitError{Code: fe.Status}
 		}
 		return err
 	}
@@ -180,25 +185,25 @@ func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 	log, err := fetchcrl.NewLog(out, verbosity, cfg["_"]["logmode"], cfg["_"]["syslogfacility"])
 	if err != nil {
 		fmt.Fprintln(out, err.Error())
-		return ExitError{9}
+		return cli.ExitError{Code: 9}
 	}
 	defer log.Close()
 	for _, w := range warnings {
 		log.Global().Warn("%s", w)
 	}
 	r := &fetchcrl.Runner{Cfg: cfg, Log: log}
-	if isTerminal(errOut) && verbosity >= 0 && out != io.Writer(errOut) {
+	if cli.IsTerminal(errOut) && verbosity >= 0 && out != io.Writer(errOut) {
 		r.Out = errOut
 	}
 	if o.clean {
 		fetchcrl.Clean(cfg, o.dryRun, log.Global())
 		if code := log.ExitStatus(cfg["_"]["rcmode"]); code != 0 {
-			return ExitError{code}
+			return cli.ExitError{Code: code}
 		}
 		return nil
 	}
 	if code := r.Run(context.Background(), args); code != 0 {
-		return ExitError{code}
+		return cli.ExitError{Code: code}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package cli
+package dirmngrcmd
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/crlcache"
-	dmdaemon "github.com/dirmngr/dirmngr/daemon"
+	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/lifecycle"
 	"github.com/dirmngr/dirmngr/logging"
 	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/server"
@@ -30,7 +31,7 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	log := slog.New(logging.NewHandler(logging.NewOutput(errOut), "dirmngr", false, lvl))
 	if (command == "load-crl" || command == "fetch-crl") && len(operands) == 0 {
 		fmt.Fprintf(errOut, "dirmngr: --%s needs at least one %s\n", command, map[string]string{"load-crl": "file name", "fetch-crl": "URL"}[command])
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	chk, err := revocation.Open(o, loaded.Dirs, false, log)
 	if errors.Is(err, crlcache.ErrLocked) {
@@ -38,11 +39,11 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	}
 	if err != nil {
 		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	defer chk.Close()
 	ctx := context.Background()
-	if isTerminal(errOut) && !o.Quiet {
+	if cli.IsTerminal(errOut) && !o.Quiet {
 		// A progress line for long loads on a terminal.
 		ctx = revocation.WithProgress(ctx, func(n int64) {
 			fmt.Fprintf(errOut, "\rdirmngr: %d entries read ...", n)
@@ -54,12 +55,12 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	case "list-crls":
 		if err := server.WriteCRLList(out, chk.Cache()); err != nil {
 			fmt.Fprintf(errOut, "dirmngr: listing the CRL cache failed: %v\n", err)
-			return ExitError{2}
+			return cli.ExitError{Code: 2}
 		}
 	case "flush":
 		if err := chk.Cache().Flush(); err != nil {
 			fmt.Fprintf(errOut, "dirmngr: flushing the CRL cache failed: %v\n", err)
-			return ExitError{2}
+			return cli.ExitError{Code: 2}
 		}
 	case "load-crl":
 		for _, name := range operands {
@@ -81,28 +82,28 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		}
 	}
 	if failed {
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
 }
 
 // errText is the gpg-error text of err with its cause for the terminal.
 func errText(err error) string {
-	code := assuan.CodeOf(err)
+	code := gpgerr.CodeOf(err)
 	return fmt.Sprintf("%s (%v)", code.Error(), err)
 }
 
 // viaDaemon sends the one-shot command to the daemon that holds the cache.
 func viaDaemon(command string, loaded *config.Loaded, operands []string, out, errOut io.Writer) error {
-	path, err := dmdaemon.DefaultSocketPath(loaded, false)
+	path, err := lifecycle.DefaultSocketPath(loaded, false)
 	if err != nil {
 		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	c, err := assuan.Dial(path)
 	if err != nil {
 		fmt.Fprintf(errOut, "dirmngr: the CRL cache is locked by another process and no dirmngr answers on %s: %v\n", path, err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	defer c.Close()
 	var lines []string
@@ -117,11 +118,11 @@ func viaDaemon(command string, loaded *config.Loaded, operands []string, out, er
 			if err != nil {
 				abs = f
 			}
-			lines = append(lines, "LOADCRL "+escapePlus(abs))
+			lines = append(lines, "LOADCRL "+assuan.EscapePlus(abs))
 		}
 	case "fetch-crl":
 		for _, u := range operands {
-			lines = append(lines, "LOADCRL --url "+escapePlus(u))
+			lines = append(lines, "LOADCRL --url "+assuan.EscapePlus(u))
 		}
 	}
 	h := &assuan.Handlers{Data: func(p []byte) error { _, err := out.Write(p); return err }}
@@ -132,37 +133,12 @@ func viaDaemon(command string, loaded *config.Loaded, operands []string, out, er
 			if i < len(operands) {
 				what = "'" + operands[i] + "'"
 			}
-			fmt.Fprintf(errOut, "dirmngr: %s via the running dirmngr failed for %s: %s\n", strings.ToLower(strings.Fields(l)[0]), what, assuan.CodeOf(err).Error())
+			fmt.Fprintf(errOut, "dirmngr: %s via the running dirmngr failed for %s: %s\n", strings.ToLower(strings.Fields(l)[0]), what, gpgerr.CodeOf(err).Error())
 			failed = true
 		}
 	}
 	if failed {
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
-}
-
-// escapePlus escapes an argument for LOADCRL: '%', '+', blanks and control
-// characters as %XX.
-func escapePlus(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' || c == '+' || c <= ' ' || c == 0x7f {
-			fmt.Fprintf(&b, "%%%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -1,4 +1,4 @@
-package assuan
+package gpgerr
 
 import (
 	"context"
@@ -371,8 +371,8 @@ func CodeOf(err error) Code {
 	return ErrGeneral
 }
 
-// sourceOf returns the source recorded in err (0 if none).
-func sourceOf(err error) Source {
+// SourceOf returns the source recorded in err (0 if none).
+func SourceOf(err error) Source {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Source
@@ -380,8 +380,8 @@ func sourceOf(err error) Source {
 	return SourceUnknown
 }
 
-// detailOf returns the detail text of err ("" if none).
-func detailOf(err error) string {
+// DetailOf returns the detail text of err ("" if none).
+func DetailOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Detail

@@ -1,4 +1,7 @@
-package cli
+// Package clientcmd is the dirmngr-client program: ping, CRL and OCSP checks
+// of certificates, CRL loading, lookups, cache-cert, validate and squid mode,
+// all through a running dirmngr. cmd/dirmngr-client only calls NewCommand.
+package clientcmd
 
 import (
 	"bufio"
@@ -18,7 +21,9 @@ import (
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // clientOpts are dirmngr-client's options.
@@ -33,8 +38,8 @@ type clientOpts struct {
 	homedir, socket         string
 }
 
-// NewClientCommand returns the dirmngr-client command.
-func NewClientCommand() *cobra.Command {
+// NewCommand returns the dirmngr-client command.
+func NewCommand() *cobra.Command {
 	var o clientOpts
 	cmd := &cobra.Command{
 		Use:   "dirmngr-client [options] [certfile|pattern...]",
@@ -101,7 +106,7 @@ func runClient(ctx context.Context, o *clientOpts, args []string, in io.Reader, 
 		dir, err := config.SocketDir(home, "/run/user", false)
 		if err != nil {
 			fmt.Fprintf(errOut, "dirmngr-client: %v\n", err)
-			return ExitError{2}
+			return cli.ExitError{Code: 2}
 		}
 		sock = filepath.Join(dir, "S.dirmngr")
 	}
@@ -109,7 +114,7 @@ func runClient(ctx context.Context, o *clientOpts, args []string, in io.Reader, 
 	c, err := assuan.Dial(sock)
 	if err != nil {
 		r.errorf("can't connect to the dirmngr: %v", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	defer c.Close()
 	r.c = c
@@ -127,7 +132,7 @@ func runClient(ctx context.Context, o *clientOpts, args []string, in io.Reader, 
 	certs, err := r.readCerts(args, in)
 	if err != nil {
 		r.errorf("%v", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	worst := 0
 	for _, der := range certs {
@@ -136,7 +141,7 @@ func runClient(ctx context.Context, o *clientOpts, args []string, in io.Reader, 
 		}
 	}
 	if worst != 0 {
-		return ExitError{worst}
+		return cli.ExitError{Code: worst}
 	}
 	return nil
 }
@@ -255,7 +260,7 @@ func (r *clientRun) response(err error) {
 	if err == nil {
 		r.logf(1, "response of dirmngr: okay")
 	} else {
-		r.logf(1, "response of dirmngr: %s", assuan.CodeOf(err).Error())
+		r.logf(1, "response of dirmngr: %s", gpgerr.CodeOf(err).Error())
 	}
 }
 
@@ -276,14 +281,14 @@ func (r *clientRun) checkOne(ctx context.Context, der []byte) int {
 	}
 	err := r.c.Transact(ctx, cmd, r.handlers(nil))
 	r.response(err)
-	code := assuan.CodeOf(err)
+	code := gpgerr.CodeOf(err)
 	switch {
 	case r.o.cacheCert:
 		if err == nil {
 			r.logf(1, "certificate added to the cache")
 			return 0
 		}
-		if code == assuan.ErrDupValue {
+		if code == gpgerr.ErrDupValue {
 			r.logf(1, "certificate already cached")
 			return 0
 		}
@@ -301,7 +306,7 @@ func (r *clientRun) checkOne(ctx context.Context, der []byte) int {
 	case err == nil:
 		r.logf(1, "certificate is valid")
 		return 0
-	case code == assuan.ErrCertRevoked:
+	case code == gpgerr.ErrCertRevoked:
 		r.errorf("certificate has been revoked")
 		return 1
 	}
@@ -312,29 +317,29 @@ func (r *clientRun) checkOne(ctx context.Context, der []byte) int {
 func (r *clientRun) loadCRLs(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		r.errorf("--load-crl needs a file name or, with --url, a URL")
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	failed := false
 	for _, a := range args {
 		cmd := "LOADCRL "
 		if r.o.url {
-			cmd += "--url " + escapePlus(a)
+			cmd += "--url " + assuan.EscapePlus(a)
 		} else {
 			abs, err := filepath.Abs(a)
 			if err != nil {
 				abs = a
 			}
-			cmd += escapePlus(abs)
+			cmd += assuan.EscapePlus(abs)
 		}
 		err := r.c.Transact(ctx, cmd, r.handlers(nil))
 		r.response(err)
 		if err != nil {
-			r.errorf("loading CRL '%s' failed: %s", a, assuan.CodeOf(err).Error())
+			r.errorf("loading CRL '%s' failed: %s", a, gpgerr.CodeOf(err).Error())
 			failed = true
 		}
 	}
 	if failed {
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
 }
@@ -356,7 +361,7 @@ func (r *clientRun) lookups(ctx context.Context, args []string, out io.Writer) e
 			buf.Reset()
 			return nil
 		}
-		err := r.c.Transact(ctx, cmd+escapePlus(a), h)
+		err := r.c.Transact(ctx, cmd+assuan.EscapePlus(a), h)
 		r.response(err)
 		if buf.Len() > 0 {
 			writeBase64(out, buf.Bytes(), r.o.pem)
@@ -366,7 +371,7 @@ func (r *clientRun) lookups(ctx context.Context, args []string, out io.Writer) e
 		}
 	}
 	if failed {
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
 }
@@ -414,7 +419,7 @@ func (r *clientRun) squidMode(ctx context.Context, in io.Reader, out io.Writer) 
 	}
 	if err := sc.Err(); err != nil {
 		r.errorf("reading input: %v", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
 }

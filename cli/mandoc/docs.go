@@ -1,4 +1,7 @@
-package cli
+// Package mandoc renders the man pages and dirmngr.conf.example from the
+// programs' option tables and cobra trees, so documentation cannot drift
+// from --help.
+package mandoc
 
 import (
 	"bytes"
@@ -8,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/dirmngr/dirmngr/cli"
+	"github.com/dirmngr/dirmngr/cli/clientcmd"
 	"github.com/dirmngr/dirmngr/config"
 )
 
@@ -26,7 +31,7 @@ func roffEscape(s string) string {
 func DirmngrManPage(date string) []byte {
 	o := config.Defaults()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, ".TH DIRMNGR 8 %q \"dirmngr %s (GnuPG %s compatible)\" \"System Administration\"\n", date, ProgramVersion, "2.2.40")
+	fmt.Fprintf(&b, ".TH DIRMNGR 8 %q \"dirmngr %s (GnuPG %s compatible)\" \"System Administration\"\n", date, cli.ProgramVersion, "2.2.40")
 	b.WriteString(".SH NAME\ndirmngr \\- CRL and OCSP daemon for gpgsm (GnuPG dirmngr compatible)\n")
 	b.WriteString(".SH SYNOPSIS\n.B dirmngr\n[\\fIoptions\\fR] [\\fIcommand\\fR [\\fIargs\\fR]]\n")
 	b.WriteString(".SH DESCRIPTION\n" + roffEscape(dirmngrDescription) + "\n")
@@ -112,7 +117,7 @@ dirmngr \-\-fetch\-crl http://crl.example.org/ca.crl
 func FlagsManPage(cmd *cobra.Command, section, date, description, tail string) []byte {
 	var b bytes.Buffer
 	name := cmd.Name()
-	fmt.Fprintf(&b, ".TH %s %s %q \"dirmngr %s\" \"User Commands\"\n", strings.ToUpper(roffEscape(name)), section, date, ProgramVersion)
+	fmt.Fprintf(&b, ".TH %s %s %q \"dirmngr %s\" \"User Commands\"\n", strings.ToUpper(roffEscape(name)), section, date, cli.ProgramVersion)
 	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", roffEscape(name), roffEscape(cmd.Short))
 	fmt.Fprintf(&b, ".SH SYNOPSIS\n.B %s\n%s\n", roffEscape(name), roffEscape(strings.TrimPrefix(cmd.Use, name+" ")))
 	fmt.Fprintf(&b, ".SH DESCRIPTION\n%s\n", roffEscape(strings.ReplaceAll(description, "\n", " ")))
@@ -134,7 +139,7 @@ func FlagsManPage(cmd *cobra.Command, section, date, description, tail string) [
 
 // ClientManPage renders dirmngr-client(1).
 func ClientManPage(date string) []byte {
-	cmd := NewClientCommand()
+	cmd := clientcmd.NewCommand()
 	return FlagsManPage(cmd, "1", date, cmd.Long, `.SH EXIT STATUS
 0 the certificate is valid (or the operation succeeded), 1 it is revoked or failed
 validation, 2 any other error.

@@ -3,7 +3,7 @@
 // with its session cap, signals (HUP reload, TERM graceful with the third
 // forcing, INT immediate, USR1/USR2 statistics), systemd notifications and
 // the watch on its own socket file. Commands are served by package server.
-package daemon
+package lifecycle
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/logging"
 	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
@@ -263,7 +264,7 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 			d.Log.Warn("too many sessions - refusing a connection", "max", cap(d.sem))
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "ERR %d %s <Dirmngr> - too many sessions\n",
-				assuan.WireValue(assuan.SourceDirmngr, assuan.ErrAssGeneral), assuan.ErrAssGeneral.Error())
+				gpgerr.WireValue(gpgerr.SourceDirmngr, gpgerr.ErrAssGeneral), gpgerr.ErrAssGeneral.Error())
 			c.Close()
 			continue
 		}

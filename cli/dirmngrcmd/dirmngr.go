@@ -1,7 +1,7 @@
-// Package cli builds the cobra command trees of the dirmngr programs. The
-// mains under cmd/ only call into it, and the man pages are generated from
-// the same trees, so --help, behaviour and documentation cannot drift apart.
-package cli
+// Package dirmngrcmd is the dirmngr program: its option handling, --help,
+// the daemon and server modes, and the one-shot commands (--list-crls,
+// --load-crl, --fetch-crl, --flush). cmd/dirmngr only calls NewCommand.
+package dirmngrcmd
 
 import (
 	"context"
@@ -16,23 +16,15 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
+	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
-	dmdaemon "github.com/dirmngr/dirmngr/daemon"
+	"github.com/dirmngr/dirmngr/lifecycle"
 	"github.com/dirmngr/dirmngr/server"
 )
 
-// ExitError carries a process exit status through cobra.
-type ExitError struct{ Code int }
-
-// Error describes the exit status.
-func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
-
-// ProgramVersion is this implementation's own version.
-const ProgramVersion = "0.1.0"
-
-// NewDirmngrCommand returns the dirmngr command. GnuPG's dirmngr has no
+// NewCommand returns the dirmngr command. GnuPG's dirmngr has no
 // subcommands: its "commands" are options such as --server or --list-crls.
-func NewDirmngrCommand() *cobra.Command {
+func NewCommand() *cobra.Command {
 	var opts = config.Defaults()
 	cmd := &cobra.Command{
 		Use:   "dirmngr [options] [command [args]]",
@@ -56,7 +48,7 @@ func NewDirmngrCommand() *cobra.Command {
 
 // writeHelp prints GnuPG-style grouped help.
 func writeHelp(w io.Writer, o *config.Options) {
-	fmt.Fprintf(w, "dirmngr %s (GnuPG dirmngr %s compatible)\n\n", ProgramVersion, server.Version)
+	fmt.Fprintf(w, "dirmngr %s (GnuPG dirmngr %s compatible)\n\n", cli.ProgramVersion, server.Version)
 	fmt.Fprintln(w, "Syntax: dirmngr [options] [command [args]]")
 	fmt.Fprintln(w, "Keyserver, CRL, and OCSP access for gpgsm")
 	group := ""
@@ -87,13 +79,13 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	loaded, err := config.Load(args)
 	if err != nil {
 		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	o := loaded.Opts
 	cmds := o.Commands()
 	if len(cmds) > 1 {
 		fmt.Fprintf(errOut, "dirmngr: conflicting commands --%s\n", strings.Join(cmds, " --"))
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	command := "server"
 	if len(cmds) == 1 {
@@ -104,7 +96,7 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 		writeHelp(out, o)
 		return nil
 	case "version":
-		fmt.Fprintf(out, "dirmngr %s\nCompatible with GnuPG's dirmngr %s (Assuan protocol, options, cache semantics).\n", ProgramVersion, server.Version)
+		fmt.Fprintf(out, "dirmngr %s\nCompatible with GnuPG's dirmngr %s (Assuan protocol, options, cache semantics).\n", cli.ProgramVersion, server.Version)
 		fmt.Fprintln(out, "This is free software: you are free to change and redistribute it.\nThere is NO WARRANTY, to the extent permitted by law.")
 		return nil
 	case "warranty":
@@ -135,10 +127,10 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 		return runOneShot(command, loaded, loaded.Args, out, errOut)
 	}
 
-	d, err := dmdaemon.New(loaded, args, errOut)
+	d, err := lifecycle.New(loaded, args, errOut)
 	if err != nil {
 		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	if o.DebugWait > 0 {
 		d.Log.Info(fmt.Sprintf("waiting for debugger - my pid is %d ...", os.Getpid()))
@@ -148,14 +140,14 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	case "server":
 		if err := d.ServeStdio(context.Background(), os.Stdin, out); err != nil {
 			d.Log.Error("server failed", "err", err)
-			return ExitError{2}
+			return cli.ExitError{Code: 2}
 		}
 		return nil
 	case "supervised":
-		ln, path, err := dmdaemon.Supervised()
+		ln, path, err := lifecycle.Supervised()
 		if err != nil {
 			d.Log.Error(err.Error())
-			return ExitError{2}
+			return cli.ExitError{Code: 2}
 		}
 		d.Notify = func(state string) { daemon.SdNotify(false, state) }
 		return serveOrFail(d, ln, path, nil)
@@ -165,31 +157,31 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("unhandled command --%s", command)
 }
 
-func runDaemon(d *dmdaemon.Daemon, loaded *config.Loaded, args []string, out io.Writer) error {
+func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io.Writer) error {
 	o := loaded.Opts
-	ln, ready, err := dmdaemon.Inherited()
+	ln, ready, err := lifecycle.Inherited()
 	if err != nil {
 		d.Log.Error(err.Error())
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
-	path, perr := dmdaemon.DefaultSocketPath(loaded, true)
+	path, perr := lifecycle.DefaultSocketPath(loaded, true)
 	if perr != nil {
 		d.Log.Error("socket directory", "err", perr)
 		if ready != nil {
 			ready(perr)
 		}
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	if ln != nil { // we are the detached child
 		return serveOrFail(d, ln, path, ready)
 	}
-	uln, err := dmdaemon.Listen(path, o.ListenBacklog)
+	uln, err := lifecycle.Listen(path, o.ListenBacklog)
 	if err != nil {
 		d.Log.Error(err.Error())
-		if errors.Is(err, dmdaemon.ErrSocketInUse) {
+		if errors.Is(err, lifecycle.ErrSocketInUse) {
 			d.Log.Error("a dirmngr is already running - not starting a new one")
 		}
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	if loaded.Dirs.System {
 		// The system-wide daemon serves every eligible user; control
@@ -201,32 +193,32 @@ func runDaemon(d *dmdaemon.Daemon, loaded *config.Loaded, args []string, out io.
 	if o.NoDetach {
 		return serveOrFail(d, uln, path, nil)
 	}
-	pid, err := dmdaemon.Detach(uln, args, config.Seconds(o.ReadyTimeout))
+	pid, err := lifecycle.Detach(uln, args, config.Seconds(o.ReadyTimeout))
 	uln.Close()
 	if err != nil {
 		d.Log.Error(err.Error())
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	csh := o.Csh || (!o.Sh && strings.HasSuffix(os.Getenv("SHELL"), "csh"))
-	fmt.Fprintln(out, dmdaemon.InfoLine(path, pid, csh))
+	fmt.Fprintln(out, lifecycle.InfoLine(path, pid, csh))
 	return nil
 }
 
 // serveOrFail reports readiness to a detaching parent, then serves.
-func serveOrFail(d *dmdaemon.Daemon, ln net.Listener, path string, ready func(error)) error {
+func serveOrFail(d *lifecycle.Daemon, ln net.Listener, path string, ready func(error)) error {
 	if err := d.Prepare(path); err != nil {
 		d.Log.Error(err.Error())
 		if ready != nil {
 			ready(err)
 		}
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	if ready != nil {
 		ready(nil)
 	}
 	if err := d.Serve(ln, path); err != nil {
 		d.Log.Error("serving failed", "err", err)
-		return ExitError{2}
+		return cli.ExitError{Code: 2}
 	}
 	return nil
 }
