@@ -221,3 +221,47 @@ func TestClock(t *testing.T) {
 		t.Errorf("running faked clock off by %v", d)
 	}
 }
+
+// TestLoadMode: every command uses the GnuPG homedir (GnuPG 2.2's rule);
+// only --system selects the system layout, and it excludes --homedir.
+func TestLoadMode(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("GNUPGHOME", "")
+	t.Setenv("DIRMNGR_SYSTEM_PREFIX", "/prefix")
+	tests := []struct {
+		args       []string
+		system     bool
+		config     string
+		wantErrStr string
+	}{
+		{[]string{"--daemon"}, false, filepath.Join(home, ".gnupg"), ""},
+		{[]string{"--supervised"}, false, filepath.Join(home, ".gnupg"), ""},
+		{[]string{"--server"}, false, filepath.Join(home, ".gnupg"), ""},
+		{[]string{"--supervised", "--system"}, true, "/prefix/etc/dirmngr", ""},
+		{[]string{"--system", "--list-crls"}, true, "/prefix/etc/dirmngr", ""},
+		{[]string{"--daemon", "--homedir", "/h"}, false, "/h", ""},
+		{[]string{"--daemon", "--system", "--homedir", "/h"}, false, "", "exclude each other"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			l, err := Load(append(tc.args, "--no-options"))
+			if tc.wantErrStr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrStr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErrStr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Dirs.System != tc.system || l.Dirs.Config != tc.config {
+				t.Fatalf("system %v config %q, want %v %q", l.Dirs.System, l.Dirs.Config, tc.system, tc.config)
+			}
+		})
+	}
+	t.Setenv("GNUPGHOME", "/gh")
+	if l, err := Load([]string{"--daemon", "--no-options"}); err != nil || l.Homedir != "/gh" || l.Dirs.System {
+		t.Fatalf("GNUPGHOME: %+v %v", l, err)
+	}
+}

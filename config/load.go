@@ -64,9 +64,10 @@ type Loaded struct {
 }
 
 // Dirs is where a dirmngr keeps its files. In homedir mode (GnuPG 2.2's
-// way, and how gpgsm starts it) everything is below the homedir; in system
-// mode (`dirmngr --daemon` without --homedir or $GNUPGHOME, the seed
-// manual's system-wide daemon) the classic directories are used.
+// way, the default for every command, and how gpgsm starts it) everything is
+// below the homedir; in system mode (--system, which the packaged system
+// units pass: the seed manual's system-wide daemon) the classic directories
+// are used.
 type Dirs struct {
 	System      bool
 	Config      string // dirmngr.conf, trusted-certs/, extra-certs/
@@ -98,10 +99,14 @@ func HomeDirs(homedir string) Dirs {
 	return Dirs{Config: homedir, Data: homedir, Cache: homedir, LDAPServers: filepath.Join(homedir, "dirmngr_ldapservers.conf")}
 }
 
-// systemMode reports whether args ask for the system-wide daemon:
-// --daemon or --supervised on the command line, no --homedir, no GNUPGHOME.
-func systemMode(pre *Options) bool {
-	return (pre.Daemon || pre.Supervised) && pre.Homedir == "" && os.Getenv("GNUPGHOME") == ""
+// systemMode reports whether args ask for the system-wide layout: only an
+// explicit --system does (GnuPG 2.2 always uses the homedir). --system with
+// --homedir is a contradiction; $GNUPGHOME is ignored in system mode.
+func systemMode(pre *Options) (bool, error) {
+	if pre.System && pre.Homedir != "" {
+		return false, errors.New("--system and --homedir exclude each other")
+	}
+	return pre.System, nil
 }
 
 // Load computes the effective options from args (the command line without
@@ -122,7 +127,11 @@ func Load(args []string) (*Loaded, error) {
 		res.Homedir = absClean(pre.Homedir)
 	}
 	res.Dirs = HomeDirs(res.Homedir)
-	if systemMode(&pre) {
+	system, err := systemMode(&pre)
+	if err != nil {
+		return nil, err
+	}
+	if system {
 		res.Dirs = SystemDirs()
 		res.Homedir = res.Dirs.Config
 	}

@@ -26,6 +26,7 @@ type Options struct {
 	Version, Help                              bool
 	NoDetach, Sh, Csh, StealSocket             bool
 	Homedir, OptionsFile                       string
+	System                                     bool // --system: the system-wide layout
 	NoOptions                                  bool
 	Verbose                                    int
 	Quiet, NoGreeting, DebugAll                bool
@@ -142,7 +143,8 @@ func (o *Options) Defs() []Def {
 		{Name: "sh", Short: "s", Group: GroupStartup, Help: "sh-style command output", target: &o.Sh},
 		{Name: "csh", Short: "c", Group: GroupStartup, Help: "csh-style command output", target: &o.Csh},
 		{Name: "steal-socket", Group: GroupStartup, target: &o.StealSocket},
-		{Name: "homedir", Group: GroupStartup, ArgName: "DIR", NoConf: true, target: &o.Homedir},
+		{Name: "homedir", Group: GroupStartup, ArgName: "DIR", Help: "use DIR as the home directory (default: $GNUPGHOME or ~/.gnupg)", NoConf: true, target: &o.Homedir},
+		{Name: "system", Group: GroupStartup, Help: "system-wide daemon: /etc/dirmngr, /var/cache/dirmngr, /run/dirmngr/socket", NoConf: true, target: &o.System},
 		{Name: "options", Group: GroupStartup, ArgName: "FILE", Help: "read options from FILE", NoConf: true, target: &o.OptionsFile},
 		{Name: "no-options", Group: GroupStartup, NoConf: true, target: &o.NoOptions},
 		{Name: "verbose", Short: "v", Group: GroupMonitor, Help: "verbose", Reread: true, target: &o.Verbose},

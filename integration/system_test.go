@@ -12,7 +12,7 @@ import (
 	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
-// TestSystemMode: `dirmngr --daemon` without --homedir and GNUPGHOME uses
+// TestSystemMode: `dirmngr --daemon --system` uses
 // the system layout (configuration in /etc/dirmngr, cache in
 // /var/cache/dirmngr/crls.d, socket /run/dirmngr/socket), here below a
 // DIRMNGR_SYSTEM_PREFIX.
@@ -36,7 +36,7 @@ func TestSystemMode(t *testing.T) {
 		}
 	}
 	env = append(env, "DIRMNGR_SYSTEM_PREFIX="+prefix)
-	cmd := exec.Command(ours, "--daemon", "--sh")
+	cmd := exec.Command(ours, "--daemon", "--system", "--sh")
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
