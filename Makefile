@@ -63,16 +63,15 @@ fuzz:
 	done
 
 # Man pages under the package's names (the -go suffix keeps them apart from
-# GnuPG's and Debian fetch-crl's).
+# GnuPG's and Debian fetch-crl's), rendered with those names.
 man:
-	@mkdir -p build/man
-	gzip -9n -c docs/dirmngr.8 > build/man/dirmngr-go.8.gz
-	gzip -9n -c docs/dirmngr-client.1 > build/man/dirmngr-client-go.1.gz
-	gzip -9n -c docs/fetch-crl.8 > build/man/fetch-crl-go.8.gz
+	$(GO) run ./cli/mandoc/genman -out build/man -fetch-crl-page docs/fetch-crl.8
 
-# Debian package built with nfpm (installed as a Go tool on first use).
-deb: build man
-	@mkdir -p build/tools
+# Debian package built with nfpm (installed as a Go tool on first use), from
+# stripped binaries.
+deb: man
+	@mkdir -p build/bin build/tools
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o build/bin/ ./cmd/...
 	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 	cd packaging && VERSION=$(VERSION) GOARCH=$$($(GO) env GOARCH) ../build/tools/nfpm package -f nfpm.yaml -p deb -t ../build/
 

@@ -15,7 +15,7 @@ import (
 )
 
 // manDate is fixed so that the generated pages are reproducible.
-const manDate = "2026-11-25"
+const manDate = PageDate
 
 // TestGeneratedDocs keeps docs/dirmngr.8, docs/dirmngr-client.1 and
 // dirmngr.conf.example equal to what the option tables generate
@@ -121,4 +121,55 @@ func TestFetchCRLManPageCoversFlags(t *testing.T) {
 			t.Errorf("fetch-crl --help does not list --%s", f.Name)
 		}
 	})
+}
+
+// TestHiddenOptionsDocumented: every option that --help hides but
+// dirmngr.conf accepts has its own text in the man page and the example
+// (none is dismissed as "accepted for compatibility"), and the man page
+// prints each default once.
+func TestHiddenOptionsDocumented(t *testing.T) {
+	o := config.Defaults()
+	for _, d := range o.Defs() {
+		if d.Help == "" && !d.Command && !d.NoConf && HiddenDocs[d.Name] == "" {
+			t.Errorf("option --%s is hidden from --help but has no HiddenDocs entry", d.Name)
+		}
+	}
+	page := string(DirmngrManPage(manDate))
+	for _, line := range strings.Split(page, "\n") {
+		if strings.Count(line, "default") > 1 {
+			t.Errorf("default given twice: %q", line)
+		}
+	}
+	for _, want := range []string{`\-\-homedir`, `\-\-system`, "HOMEDIR AND SYSTEM MODE", `\-\-faked\-system\-time`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("dirmngr(8) lacks %q", want)
+		}
+	}
+	if ex := string(ConfExample()); strings.Contains(ex, "accepted for compatibility") {
+		t.Error("dirmngr.conf.example still calls options \"accepted for compatibility\"")
+	}
+}
+
+// TestInstalledNames: the pages the package installs carry the installed
+// program names in their title, NAME, SYNOPSIS and cross references.
+func TestInstalledNames(t *testing.T) {
+	n := InstalledNames
+	src, err := os.ReadFile("../../docs/fetch-crl.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		page string
+		want []string
+	}{
+		{string(DirmngrManPageFor(manDate, n)), []string{".TH DIRMNGR\\-GO 8", "dirmngr\\-go \\- CRL", ".B dirmngr\\-go\n", "dirmngr\\-go \\-\\-daemon", ".BR dirmngr\\-client\\-go (1)", ".BR fetch\\-crl\\-go (8)", "/usr/bin/dirmngr\\-go"}},
+		{string(ClientManPageFor(manDate, n)), []string{".TH DIRMNGR\\-CLIENT\\-GO 1", "dirmngr\\-client\\-go \\- ", ".B dirmngr\\-client\\-go\n", ".BR dirmngr\\-go (8)"}},
+		{string(FetchCRLManPageFor(src, n)), []string{".TH FETCH\\-CRL\\-GO 8", "fetch\\-crl\\-go \\- retrieve", ".B fetch\\-crl\\-go\n", ".BR dirmngr\\-go (8),"}},
+	} {
+		for _, w := range tc.want {
+			if !strings.Contains(tc.page, w) {
+				t.Errorf("installed page lacks %q:\n%.400s", w, tc.page)
+			}
+		}
+	}
 }
