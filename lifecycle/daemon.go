@@ -71,6 +71,9 @@ func New(loaded *config.Loaded, args []string, stderr io.Writer) (*Daemon, error
 	d.out = logging.NewOutput(stderr)
 	o := loaded.Opts
 	timestamps := os.Getenv("JOURNAL_STREAM") == ""
+	if sock, err := DefaultSocketPath(loaded, false); err == nil {
+		d.out.DefaultSocket = filepath.Join(filepath.Dir(sock), "S.log") // "log-file socket://"
+	}
 	if o.LogFile != "" {
 		if err := d.out.OpenFile(o.LogFile, stderr); err != nil {
 			return nil, err

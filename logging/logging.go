@@ -23,6 +23,10 @@ type Output struct {
 	w      io.Writer
 	closer io.Closer
 	name   string
+
+	// DefaultSocket is the log server socket a bare "socket://" names
+	// (GnuPG: S.log in the socket directory); set it before OpenFile.
+	DefaultSocket string
 }
 
 // NewOutput returns an Output writing to w.
@@ -43,14 +47,23 @@ func (o *Output) Name() string {
 }
 
 // OpenFile switches the destination to the file name (appending, created
-// 0600). The previous file, if Output opened one, is closed. An empty name
-// switches back to fallback.
+// 0600), or, for GnuPG's "socket://PATH" and "tcp://HOST:PORT" forms, to a
+// log server such as watchgnupg (lines go to fallback while it is not
+// reachable). The previous file or connection, if Output opened one, is
+// closed. An empty name switches back to fallback.
 func (o *Output) OpenFile(name string, fallback io.Writer) error {
 	var (
 		w      io.Writer = fallback
 		closer io.Closer
 	)
-	if name != "" {
+	network, addr, stream, err := parseStream(name, o.DefaultSocket)
+	if err != nil {
+		return err
+	}
+	if stream {
+		sw := &streamWriter{network: network, addr: addr, fallback: fallback}
+		w, closer = sw, sw
+	} else if name != "" {
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("opening log file: %w", err)

@@ -1,13 +1,16 @@
 package logging
 
 import (
+	"bufio"
 	"bytes"
+	"net"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHandlerFormat(t *testing.T) {
@@ -76,6 +79,80 @@ func TestLevel(t *testing.T) {
 	for _, tc := range tests {
 		if got := Level(tc.quiet, tc.verbose, tc.debug); got != tc.want {
 			t.Errorf("Level(%v,%d,%d) = %v, want %v", tc.quiet, tc.verbose, tc.debug, got, tc.want)
+		}
+	}
+}
+
+// TestLogSocket: "log-file socket://PATH" streams the lines to a listening
+// Unix socket (GnuPG's watchgnupg setup); while nothing listens they go to
+// the fallback, and the writer connects once a server appears.
+func TestLogSocket(t *testing.T) {
+	retryAfter = 0
+	defer func() { retryAfter = 2 * time.Second }()
+	dir, err := os.MkdirTemp("/tmp", "dmlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "S.log")
+	var fallback bytes.Buffer
+	out := NewOutput(&fallback)
+	if err := out.OpenFile("socket://"+path, &fallback); err != nil {
+		t.Fatalf("OpenFile socket://: %v", err)
+	}
+	log := slog.New(NewHandler(out, "dirmngr", true, new(slog.LevelVar)))
+	log.Info("before the server")
+	if !strings.Contains(fallback.String(), "before the server") || !strings.Contains(fallback.String(), "can't connect to the log server '"+path+"': no such file or directory") {
+		t.Fatalf("fallback: %q", fallback.String())
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		got <- line
+	}()
+	log.Info("to watchgnupg", "n", 1)
+	select {
+	case l := <-got:
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d dirmngr\[\d+\]: to watchgnupg n=1\n$`).MatchString(l) {
+			t.Errorf("socket got %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing arrived on the log socket")
+	}
+	if strings.Contains(fallback.String(), "to watchgnupg") {
+		t.Error("line went to the fallback although the server listened")
+	}
+	if err := out.OpenFile("", &fallback); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogStreamNames(t *testing.T) {
+	for _, tc := range []struct {
+		name, def, network, addr string
+		stream, bad              bool
+	}{
+		{"/var/log/dirmngr.log", "", "", "", false, false},
+		{"socket:///run/S.log", "", "unix", "/run/S.log", true, false},
+		{"socket://", "/h/S.log", "unix", "/h/S.log", true, false},
+		{"socket://", "", "", "", true, true},
+		{"tcp://127.0.0.1:4711", "", "tcp", "127.0.0.1:4711", true, false},
+		{"tcp://nohost", "", "", "", true, true},
+	} {
+		network, addr, stream, err := parseStream(tc.name, tc.def)
+		if stream != tc.stream || (err != nil) != tc.bad || network != tc.network || addr != tc.addr {
+			t.Errorf("%q: %q %q %v %v", tc.name, network, addr, stream, err)
 		}
 	}
 }
