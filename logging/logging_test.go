@@ -3,8 +3,8 @@ package logging
 import (
 	"bufio"
 	"bytes"
-	"net"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
