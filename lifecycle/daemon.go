@@ -433,10 +433,9 @@ func (d *Daemon) Shutdown() {
 // watchSocket stops the daemon when its socket file is removed or
 // replaced, as GnuPG's dirmngr does.
 func (d *Daemon) watchSocket(path string, done <-chan struct{}) {
-	orig, err := os.Lstat(path)
-	if err != nil {
-		return
-	}
+	// A socket file already gone when the watch starts was removed after
+	// Listen created it (e.g. right after --daemon returned): stop too.
+	orig, origErr := os.Lstat(path)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -445,7 +444,7 @@ func (d *Daemon) watchSocket(path string, done <-chan struct{}) {
 			return
 		case <-t.C:
 			st, err := os.Lstat(path)
-			if err == nil && os.SameFile(orig, st) {
+			if origErr == nil && err == nil && os.SameFile(orig, st) {
 				continue
 			}
 			d.mu.Lock()
