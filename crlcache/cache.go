@@ -23,13 +23,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -388,16 +388,11 @@ func (c *Cache) Flush() error {
 // ErrRollback is wrapped when a CRL older than the cached one is offered.
 var ErrRollback = fmt.Errorf("crlcache: CRL is older than the cached one: %w", gpgerr.ErrInvCRL)
 
-// isOlder reports whether m would roll back cur.
+// isOlder reports whether m would roll back cur (crl.Version.Older, the
+// rollback rule dirmngr and fetch-crl share).
 func isOlder(m, cur *Meta) bool {
-	if m.Number != "" && cur.Number != "" {
-		a, _ := new(big.Int).SetString(m.Number, 16)
-		b, _ := new(big.Int).SetString(cur.Number, 16)
-		if a != nil && b != nil && a.Cmp(b) != 0 {
-			return a.Cmp(b) < 0
-		}
-	}
-	return m.ThisUpdate.Before(cur.ThisUpdate)
+	return crl.Version{Number: crl.NumberFromHex(m.Number), ThisUpdate: m.ThisUpdate}.
+		Older(crl.Version{Number: crl.NumberFromHex(cur.Number), ThisUpdate: cur.ThisUpdate})
 }
 
 // GetOCSP returns a cached OCSP answer (see package ocsp).

@@ -99,7 +99,7 @@ func New(cfg Config, cache *crlcache.Cache, certs *certstore.Store, f *fetch.Fet
 		cfg.Now = time.Now
 	}
 	if cfg.ClockSkew == 0 {
-		cfg.ClockSkew = 10 * time.Minute
+		cfg.ClockSkew = crl.DefaultClockSkew
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -367,7 +367,7 @@ func (c *Checker) Load(ctx context.Context, r io.Reader, source string, ask Aske
 		return nil, err
 	}
 	now := c.conf().Now()
-	if info.ThisUpdate.After(now.Add(c.conf().ClockSkew)) {
+	if (crl.Policy{Skew: c.conf().ClockSkew}).Future(info.ThisUpdate, now) {
 		return nil, fmt.Errorf("revocation: CRL of %q issued in the future (%s): %w", info.Issuer, info.ThisUpdate.Format(time.RFC3339), gpgerr.ErrInvCRL)
 	}
 	if len(info.UnknownCritical) > 0 {
