@@ -23,9 +23,8 @@ type Anchor struct {
 // listAnchors returns the metadata files to process: positional names or
 // paths first, then infodir's *.info, then *.crl_url, without duplicates
 // (an X.info hides X.crl_url).
-func listAnchors(cfg Tiny, positional []string, log *Sink) []string {
-	g := cfg["_"]
-	infodir := g["infodir"]
+func listAnchors(s *Settings, positional []string, log *Sink) []string {
+	infodir := s.Infodir
 	var files []string
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -34,7 +33,7 @@ func listAnchors(cfg Tiny, positional []string, log *Sink) []string {
 		if seen[key] {
 			return
 		}
-		if truthy(g["nosymlinks"]) {
+		if s.NoSymlinks {
 			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 				return
 			}
@@ -82,82 +81,21 @@ var urlSplit = regexp.MustCompile(`[;\s]+`)
 
 // loadAnchor reads a .info or .crl_url file. ok=false means skip the anchor
 // (after logging why).
-func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
-	name := filepath.Base(path)
-	a := &Anchor{MetaFile: path}
+func loadAnchor(path string, s *Settings, log *Sink) (*Anchor, bool) {
+	var a *Anchor
 	var raw []string // crl_url.N values, index = N
-	if strings.HasSuffix(name, ".info") {
-		a.Name = strings.TrimSuffix(name, ".info")
-		info := Tiny{}
-		if err := ReadTinyFile(path, info, nil); err != nil {
-			log.Err("Cannot read %s: %v", path, err)
-			return nil, false
-		}
-		m := info["_"]
-		_, hasPlain := m["crl_url"]
-		_, hasZero := m["crl_url.0"]
-		if hasPlain && hasZero {
-			log.Err("Invalid info for %s: crl_url and .0 duplicate", a.Name)
-			return nil, false
-		}
-		if hasPlain {
-			m["crl_url.0"] = m["crl_url"]
-		}
-		if _, ok := m["crl_url.0"]; !ok {
-			log.Verbose(1, "Trust anchor %s does not have a CRL", a.Name)
-			return nil, false
-		}
-		if m["alias"] == "" {
-			log.Err("Invalid info for %s: no alias", a.Name)
-			return nil, false
-		}
-		a.Alias = m["alias"]
-		a.Status = m["status"]
-		if a.Status == "" {
-			a.Status = "local"
-		}
-		for i := 0; ; i++ {
-			v, ok := m["crl_url."+strconv.Itoa(i)]
-			if !ok {
-				break
-			}
-			raw = append(raw, v)
-		}
+	if strings.HasSuffix(path, ".info") {
+		a, raw = readInfo(path, log)
 	} else {
-		a.Name = strings.TrimSuffix(name, ".crl_url")
-		a.Alias, a.Status = a.Name, "unknown"
-		f, err := os.Open(path)
-		if err != nil {
-			log.Err("Cannot read %s: %v", path, err)
-			return nil, false
-		}
-		var lines []string
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			l := sc.Text()
-			if i := strings.IndexByte(l, '#'); i >= 0 {
-				l = l[:i]
-			}
-			l = strings.TrimSpace(l)
-			if l == "" {
-				continue
-			}
-			if !urlRE.MatchString(l) {
-				f.Close()
-				log.Err("File %s contains a non-URL entry %s", path, l)
-				return nil, false
-			}
-			lines = append(lines, l)
-		}
-		f.Close()
-		raw = []string{strings.Join(lines, ";")}
+		a, raw = readCRLURL(path, log)
+	}
+	if a == nil {
+		return nil, false
 	}
 	// crl_url.N overrides in [anchorname], then [alias] (alias wins).
 	for i := range raw {
-		for _, sect := range []string{a.Name, a.Alias} {
-			if v, ok := cfg[sect]["crl_url."+strconv.Itoa(i)]; ok {
-				raw[i] = v
-			}
+		if v, ok := s.crlURL(a.Name, a.Alias, i); ok {
+			raw[i] = v
 		}
 	}
 	usable := 0
@@ -167,23 +105,7 @@ func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
 			log.Err("File %s contains a non-URL entry %s", path, v)
 			return nil, false
 		}
-		var urls []string
-		for _, u := range urlSplit.Split(v, -1) {
-			if u == "" {
-				continue
-			}
-			scheme, _, _ := strings.Cut(u, "://")
-			switch strings.ToLower(scheme) {
-			case "http", "https", "ftp", "file":
-				if urlRE.MatchString(u) {
-					urls = append(urls, u)
-					break
-				}
-				fallthrough
-			default:
-				log.Verbose(0, "URL %s in %s unsupported, ignored", u, filepath.Base(path))
-			}
-		}
+		urls := supportedURLs(v, filepath.Base(path), log)
 		usable += len(urls)
 		a.URLs = append(a.URLs, urls)
 	}
@@ -193,25 +115,113 @@ func loadAnchor(path string, cfg Tiny, log *Sink) (*Anchor, bool) {
 	return a, true
 }
 
+// readInfo reads an IGTF .info file; nil when the anchor is skipped.
+func readInfo(path string, log *Sink) (*Anchor, []string) {
+	a := &Anchor{MetaFile: path, Name: strings.TrimSuffix(filepath.Base(path), ".info")}
+	info := Tiny{}
+	if err := ReadTinyFile(path, info, nil); err != nil {
+		log.Err("Cannot read %s: %v", path, err)
+		return nil, nil
+	}
+	m := info["_"]
+	_, hasPlain := m["crl_url"]
+	_, hasZero := m["crl_url.0"]
+	if hasPlain && hasZero {
+		log.Err("Invalid info for %s: crl_url and .0 duplicate", a.Name)
+		return nil, nil
+	}
+	if hasPlain {
+		m["crl_url.0"] = m["crl_url"]
+	}
+	if _, ok := m["crl_url.0"]; !ok {
+		log.Verbose(1, "Trust anchor %s does not have a CRL", a.Name)
+		return nil, nil
+	}
+	if m["alias"] == "" {
+		log.Err("Invalid info for %s: no alias", a.Name)
+		return nil, nil
+	}
+	a.Alias = m["alias"]
+	a.Status = m["status"]
+	if a.Status == "" {
+		a.Status = "local"
+	}
+	var raw []string
+	for i := 0; ; i++ {
+		v, ok := m["crl_url."+strconv.Itoa(i)]
+		if !ok {
+			return a, raw
+		}
+		raw = append(raw, v)
+	}
+}
+
+// readCRLURL reads an old-style .crl_url file: its lines are the URLs of
+// index 0.
+func readCRLURL(path string, log *Sink) (*Anchor, []string) {
+	name := strings.TrimSuffix(filepath.Base(path), ".crl_url")
+	a := &Anchor{MetaFile: path, Name: name, Alias: name, Status: "unknown"}
+	f, err := os.Open(path)
+	if err != nil {
+		log.Err("Cannot read %s: %v", path, err)
+		return nil, nil
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if i := strings.IndexByte(l, '#'); i >= 0 {
+			l = l[:i]
+		}
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if !urlRE.MatchString(l) {
+			log.Err("File %s contains a non-URL entry %s", path, l)
+			return nil, nil
+		}
+		lines = append(lines, l)
+	}
+	return a, []string{strings.Join(lines, ";")}
+}
+
+// supportedURLs splits one index's URL list and keeps the schemes
+// fetch-crl retrieves.
+func supportedURLs(v, file string, log *Sink) []string {
+	var urls []string
+	for _, u := range urlSplit.Split(v, -1) {
+		if u == "" {
+			continue
+		}
+		scheme, _, _ := strings.Cut(u, "://")
+		switch strings.ToLower(scheme) {
+		case "http", "https", "ftp", "file":
+			if urlRE.MatchString(u) {
+				urls = append(urls, u)
+				continue
+			}
+		}
+		log.Verbose(0, "URL %s in %s unsupported, ignored", u, file)
+	}
+	return urls
+}
+
 // caFiles finds the CA certificates of an anchor: for index 0, 1, … the
 // first catemplate name that exists in cadir; it stops when nothing is
 // found or the same file repeats. hash expands @HASH@ (the CRL issuer's
 // subject hash; fetch-crl 3 failed to parse it from OpenSSL 3).
-func caFiles(a *Anchor, set map[string]string, hash string) []string {
-	cadir := set["cadir"]
-	templates := urlSplit.Split(strings.ReplaceAll(set["catemplate"], "\x01", ";"), -1)
+func caFiles(a *Anchor, set *AnchorSettings, hash string) []string {
 	var out []string
 	for idx := 0; ; idx++ {
 		found := ""
-		for _, t := range templates {
-			if t == "" {
-				continue
-			}
+		for _, t := range set.CATemplates {
 			if strings.Contains(t, "@HASH@") && hash == "" {
 				continue
 			}
 			n := expand(t, map[string]string{"@R@": strconv.Itoa(idx), "@ALIAS@": a.Alias, "@ANCHORNAME@": a.Name, "@HASH@": hash})
-			p := filepath.Join(cadir, n)
+			p := filepath.Join(set.Cadir, n)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				found = p
 				break

@@ -45,13 +45,9 @@ func caHashes(dir string) map[string]bool {
 // belongs to no CA certificate in cadir (the job of fetch-crl's clean-crl,
 // without its mistake of deleting the old-hash CRLs of dual mode). With
 // dryRun nothing is removed. It returns the files (to be) removed.
-func Clean(cfg Tiny, dryRun bool, log *Sink) []string {
-	g := cfg["_"]
-	out := g["output_openssl"]
-	if out == "" {
-		out = g["output"]
-	}
-	known := caHashes(g["cadir"])
+func Clean(s *Settings, dryRun bool, log *Sink) []string {
+	out := s.OutputDir("openssl")
+	known := caHashes(s.Cadir)
 	for k := range caHashes(out) {
 		known[k] = true
 	}
@@ -84,15 +80,11 @@ func Clean(cfg Tiny, dryRun bool, log *Sink) []string {
 // removeStale deletes the files and state of CRL indices an anchor no
 // longer has (its CRL count dropped), known from their state files.
 func (t *taRun) removeStale() {
-	sd := t.set["statedir"]
+	sd := t.set.Statedir
 	if sd == "" || len(t.cas) == 0 {
 		return
 	}
-	g := t.r.Cfg["_"]
-	dir := g["output_openssl"]
-	if dir == "" {
-		dir = g["output"]
-	}
+	dir := t.s.OutputDir("openssl")
 	for k := len(t.a.URLs); ; k++ {
 		st := filepath.Join(sd, fmt.Sprintf("%s.%d.state", t.a.Alias, k))
 		if _, err := os.Stat(st); err != nil {

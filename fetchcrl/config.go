@@ -1,7 +1,6 @@
 package fetchcrl
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,10 +76,26 @@ var defineRE = regexp.MustCompile(`^(?:(\w+):)?([^=]+)=(.*)$`)
 
 // LoadConfig builds the configuration from the files, the cfgdir, the
 // --define options, the command-line flags and the defaults, in fetch-crl's
-// precedence. warn receives non-fatal remarks (inline comments).
-func LoadConfig(f *Flags, warn func(string)) (Tiny, error) {
+// precedence, and parses it into Settings. warn receives non-fatal remarks
+// (inline comments). Every error is a *FatalError.
+func LoadConfig(f *Flags, warn func(string)) (*Settings, error) {
 	cfg := Tiny{"_": {}}
-	file := f.Config
+	if err := readConfigFile(f.Config, cfg, warn); err != nil {
+		return nil, err
+	}
+	if err := readCfgdir(f.Cfgdir, cfg, warn); err != nil {
+		return nil, err
+	}
+	if err := applyDefines(f.Defines, cfg); err != nil {
+		return nil, err
+	}
+	applyFlags(f, cfg["_"])
+	applyDefaults(cfg["_"])
+	return parseSettings(cfg)
+}
+
+// readConfigFile reads -c, else the first default file that exists.
+func readConfigFile(file string, cfg Tiny, warn func(string)) error {
 	if file == "" {
 		for _, c := range DefaultConfigFiles {
 			if _, err := os.Stat(c); err == nil {
@@ -89,45 +104,58 @@ func LoadConfig(f *Flags, warn func(string)) (Tiny, error) {
 			}
 		}
 	}
-	if file != "" {
-		fi, err := os.Stat(file)
-		switch {
-		case err != nil:
-			return nil, &FatalError{fmt.Sprintf("Invalid config file %s:\n  File '%s' does not exist", file, file), 2}
-		case fi.IsDir():
-			return nil, &FatalError{fmt.Sprintf("Invalid config file %s:\n  '%s' is a directory, not a file", file, file), 2}
-		}
-		if err := ReadTinyFile(file, cfg, warn); err != nil {
-			return nil, &FatalError{fmt.Sprintf("Invalid config file %s:\n  %v", file, err), 2}
-		}
+	if file == "" {
+		return nil
 	}
-	cfgdir := f.Cfgdir
+	fi, err := os.Stat(file)
+	switch {
+	case err != nil:
+		return &FatalError{fmt.Sprintf("Invalid config file %s:\n  File '%s' does not exist", file, file), 2}
+	case fi.IsDir():
+		return &FatalError{fmt.Sprintf("Invalid config file %s:\n  '%s' is a directory, not a file", file, file), 2}
+	}
+	if err := ReadTinyFile(file, cfg, warn); err != nil {
+		return &FatalError{fmt.Sprintf("Invalid config file %s:\n  %v", file, err), 2}
+	}
+	return nil
+}
+
+// readCfgdir merges every regular file of the configuration directory.
+func readCfgdir(cfgdir string, cfg Tiny, warn func(string)) error {
 	if cfgdir == "" {
 		cfgdir = cfg["_"]["cfgdir"]
 	}
 	if cfgdir == "" {
 		cfgdir = DefaultCfgdir
 	}
-	if ents, err := os.ReadDir(cfgdir); err == nil {
-		names := make([]string, 0, len(ents))
-		for _, e := range ents {
-			names = append(names, e.Name())
+	ents, err := os.ReadDir(cfgdir)
+	if err != nil {
+		return nil // a missing cfgdir is fine
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names) // fetch-crl 3 uses readdir order; sorted is deterministic
+	for _, n := range names {
+		p := filepath.Join(cfgdir, n)
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
 		}
-		sort.Strings(names) // fetch-crl 3 uses readdir order; sorted is deterministic
-		for _, n := range names {
-			p := filepath.Join(cfgdir, n)
-			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-			if err := ReadTinyFile(p, cfg, warn); err != nil {
-				return nil, &FatalError{fmt.Sprintf("Invalid config file %s:\n  %v", p, err), 2}
-			}
+		if err := ReadTinyFile(p, cfg, warn); err != nil {
+			return &FatalError{fmt.Sprintf("Invalid config file %s:\n  %v", p, err), 2}
 		}
 	}
-	for _, d := range f.Defines {
+	return nil
+}
+
+// applyDefines applies --define key=value and section:key=value; an empty
+// value unsets (fetch-crl 3 ignored it for toggles).
+func applyDefines(defines []string, cfg Tiny) error {
+	for _, d := range defines {
 		m := defineRE.FindStringSubmatch(d)
 		if m == nil {
-			return nil, &FatalError{fmt.Sprintf("Invalid --define argument %q (want key=value or section:key=value)", d), 1}
+			return &FatalError{fmt.Sprintf("Invalid --define argument %q (want key=value or section:key=value)", d), 1}
 		}
 		sect := m[1]
 		if sect == "" {
@@ -135,13 +163,16 @@ func LoadConfig(f *Flags, warn func(string)) (Tiny, error) {
 		}
 		key, val := strings.TrimSpace(m[2]), strings.TrimSpace(m[3])
 		if val == "" {
-			// An empty value unsets (fetch-crl 3 ignored it for toggles).
 			delete(cfg[sect], key)
 			continue
 		}
 		cfg.Set(sect, key, val)
 	}
-	g := cfg["_"]
+	return nil
+}
+
+// applyFlags lets the command-line options override the files.
+func applyFlags(f *Flags, g map[string]string) {
 	setp := func(key string, v *string) {
 		if v != nil {
 			g[key] = *v
@@ -180,6 +211,10 @@ func LoadConfig(f *Flags, warn func(string)) (Tiny, error) {
 	if f.Dirmngr != "" {
 		g["dirmngr_socket"] = f.Dirmngr
 	}
+}
+
+// applyDefaults fills in what is still unset.
+func applyDefaults(g map[string]string) {
 	for k, v := range defaults {
 		if _, ok := g[k]; !ok {
 			g[k] = v
@@ -199,27 +234,6 @@ func LoadConfig(f *Flags, warn func(string)) (Tiny, error) {
 	if truthy(g["stateless"]) {
 		delete(g, "statedir")
 	}
-	if sd, ok := g["statedir"]; ok && sd != "" {
-		if fi, err := os.Stat(sd); err != nil || !fi.IsDir() {
-			return nil, &FatalError{fmt.Sprintf("Invalid state directory %s", sd), 2}
-		}
-	}
-	if inf := g["infodir"]; inf != "" {
-		if fi, err := os.Stat(inf); err != nil || !fi.IsDir() {
-			return nil, &FatalError{fmt.Sprintf("Invalid meta-data directory %s", inf), 2}
-		}
-	}
-	if cc, ok := g["cache_control_request"]; ok {
-		if _, err := strconv.Atoi(cc); err != nil {
-			return nil, &FatalError{"Request cache control is invalid (not a number)", 2}
-		}
-	}
-	switch g["rcmode"] {
-	case "normal", "differentiated", "noretrievalerrors":
-	default:
-		return nil, &FatalError{fmt.Sprintf("ERROR Attempt to set rcmode to invalid value of %s", g["rcmode"]), 1}
-	}
-	return cfg, nil
 }
 
 func writable(dir string) bool {
@@ -232,78 +246,3 @@ func writable(dir string) bool {
 	os.Remove(name)
 	return true
 }
-
-// truthy is Perl truthiness for configuration values.
-func truthy(v string) bool { return v != "" && v != "0" }
-
-// taKeys are looked up per trust anchor: [alias], [anchorname], global.
-var taKeys = map[string]bool{
-	"prepend_url": true, "postpend_url": true, "agingtolerance": true, "httptimeout": true,
-	"proctimeout": true, "nowarnings": true, "noerrors": true, "nocache": true, "http_proxy": true,
-	"https_proxy": true, "nametemplate_der": true, "nametemplate_pem": true, "cadir": true,
-	"catemplate": true, "statedir": true,
-}
-
-// removers delete an inherited value; enablers delete a "no" toggle.
-var removers = map[string]string{
-	"nohttp_proxy": "http_proxy", "nohttps_proxy": "https_proxy", "noprepend_url": "prepend_url",
-	"nopostpend_url": "postpend_url", "nostatedir": "statedir",
-}
-var enablers = map[string]string{"warnings": "nowarnings", "errors": "noerrors", "cache": "nocache"}
-
-// anchorSettings resolves the per-anchor values.
-func anchorSettings(cfg Tiny, alias, anchorname, status string) map[string]string {
-	out := map[string]string{}
-	for k := range taKeys {
-		for _, sect := range []string{alias, anchorname, "_"} {
-			if v, ok := cfg[sect][k]; ok && truthy(v) {
-				out[k] = v
-				break
-			}
-		}
-	}
-	// agingtolerance 0 is meaningful per anchor too (fetch-crl ignored it).
-	for _, sect := range []string{alias, anchorname} {
-		if v, ok := cfg[sect]["agingtolerance"]; ok {
-			out["agingtolerance"] = v
-			break
-		}
-	}
-	if _, ok := out["agingtolerance"]; !ok {
-		out["agingtolerance"] = cfg["_"]["agingtolerance"]
-	}
-	for _, sect := range []string{"_", anchorname, alias} {
-		for r, k := range removers {
-			if _, ok := cfg[sect][r]; ok {
-				delete(out, k)
-			}
-		}
-		for e, k := range enablers {
-			if _, ok := cfg[sect][e]; ok {
-				delete(out, k)
-			}
-		}
-	}
-	if ua, ok := cfg[alias]["user_agent"]; ok {
-		out["user_agent"] = ua
-	} else if ua, ok := cfg["_"]["user_agent"]; ok {
-		out["user_agent"] = ua
-	}
-	if pe, ok := cfg[alias]["postexec"]; ok {
-		out["postexec"] = pe
-	}
-	for k, v := range out {
-		out[k] = expand(v, map[string]string{"@ANCHORNAME@": anchorname, "@STATUS@": status, "@ALIAS@": alias})
-	}
-	return out
-}
-
-func expand(s string, tokens map[string]string) string {
-	for k, v := range tokens {
-		s = strings.ReplaceAll(s, k, v)
-	}
-	return s
-}
-
-// errNoAnchor is returned for positional anchors without metadata.
-var errNoAnchor = errors.New("no trust anchor metadata")

@@ -100,7 +100,7 @@ func TestLoadAnchor(t *testing.T) {
 	for _, c := range cases {
 		p := filepath.Join(dir, c.file)
 		os.WriteFile(p, []byte(c.content), 0o644)
-		a, ok := loadAnchor(p, Tiny{"_": {}}, discardLog())
+		a, ok := loadAnchor(p, &Settings{tiny: Tiny{"_": {}}}, discardLog())
 		if ok != c.ok {
 			t.Errorf("%s: ok=%v", c.file, ok)
 			continue
@@ -153,7 +153,7 @@ func FuzzLoadAnchor(f *testing.F) {
 		}
 		p := filepath.Join(t.TempDir(), name)
 		os.WriteFile(p, in, 0o644)
-		a, ok := loadAnchor(p, Tiny{"_": {}}, discardLog())
+		a, ok := loadAnchor(p, &Settings{tiny: Tiny{"_": {}}}, discardLog())
 		if ok {
 			for _, urls := range a.URLs {
 				for _, u := range urls {

@@ -180,9 +180,8 @@ func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 		}
 		return err
 	}
-	verbosity := 0
-	fmt.Sscan(cfg["_"]["verbosity"], &verbosity)
-	log, err := fetchcrl.NewLog(out, verbosity, cfg["_"]["logmode"], cfg["_"]["syslogfacility"])
+	verbosity := cfg.Verbosity
+	log, err := fetchcrl.NewLog(out, verbosity, cfg.LogMode, cfg.SyslogFacility)
 	if err != nil {
 		fmt.Fprintln(out, err.Error())
 		return cli.ExitError{Code: 9}
@@ -197,7 +196,7 @@ func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
 	}
 	if o.clean {
 		fetchcrl.Clean(cfg, o.dryRun, log.Global())
-		if code := log.ExitStatus(cfg["_"]["rcmode"]); code != 0 {
+		if code := log.ExitStatus(cfg.RCMode); code != 0 {
 			return cli.ExitError{Code: code}
 		}
 		return nil
