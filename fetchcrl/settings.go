@@ -22,8 +22,8 @@ type Settings struct {
 	Formats     Formats
 	OpenSSLDual bool // opensslmode dual (default) rather than single
 
-	ExpiresTolerance int64 // seconds
-	MaxCacheTime     int64 // seconds
+	ExpiresTolerance int64  // seconds
+	MaxCacheTime     int64  // seconds
 	CacheControl     string // cache_control_request: max-age digits, "" when unset
 
 	Parallelism int // 0: sequential
@@ -143,7 +143,7 @@ func parseSettings(cfg Tiny) (*Settings, error) {
 		Verbosity: atoi(g["verbosity"]), LogMode: g["logmode"], SyslogFacility: g["syslogfacility"],
 		RCMode: g["rcmode"], Postexec: g["postexec"], Version: g["version"], Packager: g["packager"],
 		DirmngrSocket: g["dirmngr_socket"],
-		tiny: cfg,
+		tiny:          cfg,
 	}
 	s.ExpiresTolerance = int64(atoi(g["expirestolerance"]))
 	s.MaxCacheTime = int64(atoi(g["maxcachetime"]))
