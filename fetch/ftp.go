@@ -3,15 +3,21 @@ package fetch
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/dirmngr/dirmngr/gpgerr"
 )
+
+// maxFTPControl bounds what the server may send on the control
+// connection (greeting, replies) during one download.
+const maxFTPControl = 64 << 10
 
 // GetFTP downloads an ftp:// URL (anonymous unless the URL has a user) in
 // passive mode, with the same time and size bounds as Get. fetch-crl
@@ -36,7 +42,48 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	c := &ftpConn{r: bufio.NewReader(conn), w: conn}
+	c := &ftpConn{
+		r: textproto.NewReader(bufio.NewReader(io.LimitReader(conn, maxFTPControl))),
+		w: textproto.NewWriter(bufio.NewWriter(conn)),
+	}
+	data, err := c.retrieve(ctx, &d, pu, f.cfg.MaxBody)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: ftp %s: %w", u, err)
+	}
+	return data, nil
+}
+
+type ftpConn struct {
+	r *textproto.Reader
+	w *textproto.Writer
+}
+
+// cmd sends a command (none if line is empty) and reads the (possibly
+// multi-line) reply, which must have code want (0: any code; 1 or 2: any
+// code of that class).
+func (c *ftpConn) cmd(want int, line string) (int, string, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return 0, "", fmt.Errorf("line break in FTP command: %w", gpgerr.ErrInvURI)
+	}
+	if line != "" {
+		if err := c.w.PrintfLine("%s", line); err != nil {
+			return 0, "", gpgerr.Wrap(gpgerr.ErrNoData, err)
+		}
+	}
+	code, msg, err := c.r.ReadResponse(want)
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return code, msg, fmt.Errorf("%w: %w", &StatusError{te.Code, fmt.Sprintf("%d %s", te.Code, te.Msg)}, gpgerr.ErrNoData)
+	}
+	if err != nil {
+		return 0, "", gpgerr.Wrap(gpgerr.ErrNoData, err)
+	}
+	return code, msg, nil
+}
+
+// login reads the greeting, logs in (a 230 reply to USER needs no
+// password) and selects binary mode.
+func (c *ftpConn) login(pu *url.URL) error {
 	user, pass := "anonymous", "fetch-crl@"
 	if pu.User != nil {
 		user = pu.User.Username()
@@ -44,115 +91,63 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 			pass = p
 		}
 	}
-	steps := []struct {
-		cmd  string
-		want int
-	}{{"", 220}, {"USER " + user, 331}, {"PASS " + pass, 230}, {"TYPE I", 200}}
-	for _, s := range steps {
-		code, msg, err := c.cmd(s.cmd)
-		if err != nil {
-			return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
-		}
-		if code == 230 && s.want == 331 {
-			break // no password needed
-		}
-		if code != s.want {
-			return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, gpgerr.ErrNoData)
-		}
+	if _, _, err := c.cmd(220, ""); err != nil {
+		return err
 	}
-	code, msg, err := c.cmd("EPSV")
+	code, msg, err := c.cmd(0, "USER "+user)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return err
 	}
-	if code != 229 {
-		return nil, fmt.Errorf("fetch: ftp %s: passive mode refused: %d %s: %w", u, code, msg, gpgerr.ErrNoData)
+	switch code {
+	case 230:
+	case 331:
+		if _, _, err := c.cmd(230, "PASS "+pass); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: %w", &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, gpgerr.ErrNoData)
+	}
+	_, _, err = c.cmd(200, "TYPE I")
+	return err
+}
+
+// retrieve logs in, opens an extended passive data connection and reads
+// the file (at most maxBody bytes).
+func (c *ftpConn) retrieve(ctx context.Context, d *net.Dialer, pu *url.URL, maxBody int64) ([]byte, error) {
+	if err := c.login(pu); err != nil {
+		return nil, err
+	}
+	_, msg, err := c.cmd(229, "EPSV")
+	if err != nil {
+		return nil, fmt.Errorf("passive mode refused: %w", err)
 	}
 	// "Entering Extended Passive Mode (|||port|)"
 	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
 	if i < 0 || j <= i+4 {
-		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, gpgerr.ErrNoData)
+		return nil, fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
 	}
 	port, err := strconv.Atoi(msg[i+4 : j])
-	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: bad EPSV reply %q: %w", u, msg, gpgerr.ErrNoData)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
 	}
 	dataConn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(pu.Hostname(), strconv.Itoa(port)))
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: data connection: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return nil, fmt.Errorf("data connection: %w", gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	defer dataConn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		dataConn.SetDeadline(dl)
 	}
-	code, msg, err = c.cmd("RETR " + pu.Path)
+	if _, _, err := c.cmd(1, "RETR "+pu.Path); err != nil { // 125 or 150
+		return nil, err
+	}
+	data, err := io.ReadAll(&capped{r: dataConn, c: dataConn, left: maxBody})
 	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return nil, err
 	}
-	if code != 150 && code != 125 {
-		return nil, fmt.Errorf("fetch: ftp %s: %w: %w", u, &StatusError{code, fmt.Sprintf("%d %s", code, msg)}, gpgerr.ErrNoData)
+	if _, _, err := c.cmd(2, ""); err != nil { // 226 or 250
+		return nil, fmt.Errorf("transfer not completed: %w", err)
 	}
-	data, err := io.ReadAll(&capped{r: dataConn, c: dataConn, left: f.cfg.MaxBody})
-	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, err)
-	}
-	if code, msg, err = c.cmd(""); err != nil || code != 226 {
-		return nil, fmt.Errorf("fetch: ftp %s: transfer not completed: %d %s: %w", u, code, msg, gpgerr.ErrNoData)
-	}
-	c.cmd("QUIT")
+	c.cmd(221, "QUIT") // the file is complete whatever the goodbye says
 	return data, nil
-}
-
-type ftpConn struct {
-	r *bufio.Reader
-	w io.Writer
-}
-
-// cmd sends a command (none if empty) and reads the (possibly multi-line)
-// reply.
-func (c *ftpConn) cmd(line string) (int, string, error) {
-	if line != "" {
-		if _, err := io.WriteString(c.w, line+"\r\n"); err != nil {
-			return 0, "", err
-		}
-	}
-	first, err := c.readLine()
-	if err != nil {
-		return 0, "", err
-	}
-	if len(first) < 4 {
-		return 0, "", fmt.Errorf("short FTP reply %q", first)
-	}
-	code, err := strconv.Atoi(first[:3])
-	if err != nil {
-		return 0, "", fmt.Errorf("bad FTP reply %q", first)
-	}
-	if first[3] == '-' {
-		for n := 0; ; n++ {
-			l, err := c.readLine()
-			if err != nil {
-				return 0, "", err
-			}
-			if strings.HasPrefix(l, first[:3]+" ") || n > 100 {
-				break
-			}
-		}
-	}
-	return code, strings.TrimSpace(first[4:]), nil
-}
-
-func (c *ftpConn) readLine() (string, error) {
-	var b []byte
-	for {
-		chunk, isPrefix, err := c.r.ReadLine()
-		if err != nil {
-			return "", err
-		}
-		b = append(b, chunk...)
-		if len(b) > 4096 {
-			return "", fmt.Errorf("FTP reply line too long")
-		}
-		if !isPrefix {
-			return string(b), nil
-		}
-	}
 }

@@ -4,19 +4,40 @@ package ftptest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
+	"time"
 )
 
-// Server serves Files (path → content).
+// Server serves Files (path → content). Like a real server it transfers
+// in ASCII mode (LF sent as CR LF) until the client sends TYPE I.
 type Server struct {
-	Addr  string // host:port of the control connection
-	ln    net.Listener
-	mu    sync.Mutex
-	files map[string][]byte
-	wg    sync.WaitGroup
+	Addr       string // host:port of the control connection
+	ln         net.Listener
+	mu         sync.Mutex
+	files      map[string][]byte
+	log        []string
+	noPassword bool
+	wg         sync.WaitGroup
+}
+
+// SetNoPassword makes the server answer USER with 230 (logged in, no
+// password needed) instead of 331.
+func (s *Server) SetNoPassword(v bool) {
+	s.mu.Lock()
+	s.noPassword = v
+	s.mu.Unlock()
+}
+
+// Commands returns the commands received so far, in order, over all
+// sessions.
+func (s *Server) Commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.log...)
 }
 
 // New starts a server on 127.0.0.1.
@@ -38,7 +59,8 @@ func (s *Server) Put(path string, content []byte) {
 	s.mu.Unlock()
 }
 
-// Close stops the server.
+// Close stops the server and waits for the sessions to end (each ends
+// when its client disconnects, or after a minute of silence).
 func (s *Server) Close() {
 	s.ln.Close()
 	s.wg.Wait()
@@ -51,7 +73,11 @@ func (s *Server) accept() {
 		if err != nil {
 			return
 		}
-		go s.session(c)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.session(c)
+		}()
 	}
 }
 
@@ -61,6 +87,7 @@ func (s *Server) session(c net.Conn) {
 	reply := func(format string, args ...any) { fmt.Fprintf(c, format+"\r\n", args...) }
 	reply("220 ftptest ready")
 	cwd := "/"
+	binary := false
 	active := "" // PORT address for active mode
 	var data net.Listener
 	defer func() {
@@ -69,17 +96,27 @@ func (s *Server) session(c net.Conn) {
 		}
 	}()
 	for {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
 		}
 		cmd, arg, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+		s.mu.Lock()
+		s.log = append(s.log, strings.TrimRight(line, "\r\n"))
+		noPassword := s.noPassword
+		s.mu.Unlock()
 		switch strings.ToUpper(cmd) {
 		case "USER":
-			reply("331 password please")
+			if noPassword {
+				reply("230 logged in, no password needed")
+			} else {
+				reply("331 password please")
+			}
 		case "PASS":
 			reply("230 logged in")
 		case "TYPE":
+			binary = strings.EqualFold(arg, "I")
 			reply("200 type set")
 		case "SYST":
 			reply("215 UNIX Type: L8")
@@ -146,6 +183,9 @@ func (s *Server) session(c net.Conn) {
 			if err != nil {
 				reply("425 no data connection")
 				continue
+			}
+			if !binary {
+				content = bytes.ReplaceAll(content, []byte("\n"), []byte("\r\n"))
 			}
 			dc.Write(content)
 			dc.Close()
