@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,8 +70,6 @@ var DefaultCfgdir = "/etc/fetch-crl.d"
 
 // DefaultStatedir is used when it exists and is writable.
 var DefaultStatedir = "/var/cache/fetch-crl"
-
-var defineRE = regexp.MustCompile(`^(?:(\w+):)?([^=]+)=(.*)$`)
 
 // LoadConfig builds the configuration from the files, the cfgdir, the
 // --define options, the command-line flags and the defaults, in fetch-crl's

@@ -85,6 +85,9 @@ var numberKeys = map[string]struct{ perAnchor, signed bool }{
 	"verbosity": {signed: true},
 }
 
+// defineRE is --define's [section:]key=value.
+var defineRE = regexp.MustCompile(`^(?:(\w+):)?([^=]+)=(.*)$`)
+
 var digitsRE = regexp.MustCompile(`^\d+$`)
 var signedRE = regexp.MustCompile(`^-?\d+$`)
 

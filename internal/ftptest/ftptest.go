@@ -140,7 +140,7 @@ func (s *Server) session(c net.Conn) {
 			fmt.Sscan(f[5], &p2)
 			active = fmt.Sprintf("%s.%s.%s.%s:%d", f[0], f[1], f[2], f[3], p1<<8|p2)
 			reply("200 PORT ok")
-		case "PASV":
+		case "PASV", "EPSV":
 			if data != nil {
 				data.Close()
 			}
@@ -150,17 +150,11 @@ func (s *Server) session(c net.Conn) {
 				continue
 			}
 			p := data.Addr().(*net.TCPAddr).Port
-			reply("227 Entering Passive Mode (127,0,0,1,%d,%d)", p>>8, p&0xff)
-		case "EPSV":
-			if data != nil {
-				data.Close()
+			if strings.EqualFold(cmd, "PASV") {
+				reply("227 Entering Passive Mode (127,0,0,1,%d,%d)", p>>8, p&0xff)
+			} else {
+				reply("229 Entering Extended Passive Mode (|||%d|)", p)
 			}
-			data, err = net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				reply("425 cannot open data connection")
-				continue
-			}
-			reply("229 Entering Extended Passive Mode (|||%d|)", data.Addr().(*net.TCPAddr).Port)
 		case "RETR":
 			if !strings.HasPrefix(arg, "/") {
 				arg = strings.TrimSuffix(cwd, "/") + "/" + arg
