@@ -81,114 +81,147 @@ func (s *Server) accept() {
 	}
 }
 
+// session is one control connection's state.
+type session struct {
+	s      *Server
+	c      net.Conn
+	cwd    string
+	binary bool
+	active string       // PORT address for active mode
+	data   net.Listener // passive mode listener
+}
+
+func (ss *session) reply(format string, args ...any) { fmt.Fprintf(ss.c, format+"\r\n", args...) }
+
 func (s *Server) session(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReader(c)
-	reply := func(format string, args ...any) { fmt.Fprintf(c, format+"\r\n", args...) }
-	reply("220 ftptest ready")
-	cwd := "/"
-	binary := false
-	active := "" // PORT address for active mode
-	var data net.Listener
+	ss := &session{s: s, c: c, cwd: "/"}
 	defer func() {
-		if data != nil {
-			data.Close()
+		if ss.data != nil {
+			ss.data.Close()
 		}
 	}()
+	r := bufio.NewReader(c)
+	ss.reply("220 ftptest ready")
 	for {
 		c.SetReadDeadline(time.Now().Add(time.Minute))
 		line, err := r.ReadString('\n')
 		if err != nil {
 			return
 		}
-		cmd, arg, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+		line = strings.TrimRight(line, "\r\n")
 		s.mu.Lock()
-		s.log = append(s.log, strings.TrimRight(line, "\r\n"))
+		s.log = append(s.log, line)
 		noPassword := s.noPassword
 		s.mu.Unlock()
-		switch strings.ToUpper(cmd) {
-		case "USER":
-			if noPassword {
-				reply("230 logged in, no password needed")
-			} else {
-				reply("331 password please")
-			}
-		case "PASS":
-			reply("230 logged in")
-		case "TYPE":
-			binary = strings.EqualFold(arg, "I")
-			reply("200 type set")
-		case "SYST":
-			reply("215 UNIX Type: L8")
-		case "PWD":
-			reply("257 \"%s\"", cwd)
-		case "CWD":
-			if strings.HasPrefix(arg, "/") {
-				cwd = arg
-			} else {
-				cwd = strings.TrimSuffix(cwd, "/") + "/" + arg
-			}
-			reply("250 ok")
-		case "PORT":
-			f := strings.Split(arg, ",")
-			if len(f) != 6 {
-				reply("501 bad PORT")
-				continue
-			}
-			var p1, p2 int
-			fmt.Sscan(f[4], &p1)
-			fmt.Sscan(f[5], &p2)
-			active = fmt.Sprintf("%s.%s.%s.%s:%d", f[0], f[1], f[2], f[3], p1<<8|p2)
-			reply("200 PORT ok")
-		case "PASV", "EPSV":
-			if data != nil {
-				data.Close()
-			}
-			data, err = net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				reply("425 cannot open data connection")
-				continue
-			}
-			p := data.Addr().(*net.TCPAddr).Port
-			if strings.EqualFold(cmd, "PASV") {
-				reply("227 Entering Passive Mode (127,0,0,1,%d,%d)", p>>8, p&0xff)
-			} else {
-				reply("229 Entering Extended Passive Mode (|||%d|)", p)
-			}
-		case "RETR":
-			if !strings.HasPrefix(arg, "/") {
-				arg = strings.TrimSuffix(cwd, "/") + "/" + arg
-			}
-			s.mu.Lock()
-			content, ok := s.files[arg]
-			s.mu.Unlock()
-			if !ok || (data == nil && active == "") {
-				reply("550 %s: no such file", arg)
-				continue
-			}
-			reply("150 opening data connection")
-			var dc net.Conn
-			if active != "" {
-				dc, err = net.Dial("tcp", active)
-				active = ""
-			} else {
-				dc, err = data.Accept()
-			}
-			if err != nil {
-				reply("425 no data connection")
-				continue
-			}
-			if !binary {
-				content = bytes.ReplaceAll(content, []byte("\n"), []byte("\r\n"))
-			}
-			dc.Write(content)
-			dc.Close()
-			reply("226 transfer complete")
-		case "QUIT":
-			reply("221 bye")
+		cmd, arg, _ := strings.Cut(line, " ")
+		if !ss.handle(strings.ToUpper(cmd), arg, noPassword) {
 			return
-		default:
-			reply("502 not implemented")
 		}
 	}
+}
+
+// handle answers one command; false ends the session.
+func (ss *session) handle(cmd, arg string, noPassword bool) bool {
+	switch cmd {
+	case "USER":
+		if noPassword {
+			ss.reply("230 logged in, no password needed")
+		} else {
+			ss.reply("331 password please")
+		}
+	case "PASS":
+		ss.reply("230 logged in")
+	case "TYPE":
+		ss.binary = strings.EqualFold(arg, "I")
+		ss.reply("200 type set")
+	case "SYST":
+		ss.reply("215 UNIX Type: L8")
+	case "PWD":
+		ss.reply("257 \"%s\"", ss.cwd)
+	case "CWD":
+		ss.cwd = ss.path(arg)
+		ss.reply("250 ok")
+	case "PORT":
+		ss.port(arg)
+	case "PASV", "EPSV":
+		ss.passive(cmd)
+	case "RETR":
+		ss.retr(arg)
+	case "QUIT":
+		ss.reply("221 bye")
+		return false
+	default:
+		ss.reply("502 not implemented")
+	}
+	return true
+}
+
+func (ss *session) path(arg string) string {
+	if strings.HasPrefix(arg, "/") {
+		return arg
+	}
+	return strings.TrimSuffix(ss.cwd, "/") + "/" + arg
+}
+
+func (ss *session) port(arg string) {
+	f := strings.Split(arg, ",")
+	if len(f) != 6 {
+		ss.reply("501 bad PORT")
+		return
+	}
+	var p1, p2 int
+	fmt.Sscan(f[4], &p1)
+	fmt.Sscan(f[5], &p2)
+	ss.active = fmt.Sprintf("%s.%s.%s.%s:%d", f[0], f[1], f[2], f[3], p1<<8|p2)
+	ss.reply("200 PORT ok")
+}
+
+func (ss *session) passive(cmd string) {
+	if ss.data != nil {
+		ss.data.Close()
+	}
+	var err error
+	ss.data, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ss.data = nil
+		ss.reply("425 cannot open data connection")
+		return
+	}
+	p := ss.data.Addr().(*net.TCPAddr).Port
+	if cmd == "PASV" {
+		ss.reply("227 Entering Passive Mode (127,0,0,1,%d,%d)", p>>8, p&0xff)
+	} else {
+		ss.reply("229 Entering Extended Passive Mode (|||%d|)", p)
+	}
+}
+
+func (ss *session) retr(arg string) {
+	arg = ss.path(arg)
+	ss.s.mu.Lock()
+	content, ok := ss.s.files[arg]
+	ss.s.mu.Unlock()
+	if !ok || (ss.data == nil && ss.active == "") {
+		ss.reply("550 %s: no such file", arg)
+		return
+	}
+	ss.reply("150 opening data connection")
+	var dc net.Conn
+	var err error
+	if ss.active != "" {
+		dc, err = net.Dial("tcp", ss.active)
+		ss.active = ""
+	} else {
+		dc, err = ss.data.Accept()
+	}
+	if err != nil {
+		ss.reply("425 no data connection")
+		return
+	}
+	if !ss.binary {
+		content = bytes.ReplaceAll(content, []byte("\n"), []byte("\r\n"))
+	}
+	dc.Write(content)
+	dc.Close()
+	ss.reply("226 transfer complete")
 }
