@@ -98,7 +98,15 @@ func NewCommand() *cobra.Command {
 	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprintln(c.OutOrStdout(), Help) })
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		var ive *pflag.InvalidValueError
+		if errors.As(err, &ive) {
+			// Getopt::Long's words, with the option as it was typed.
+			name := ive.GetFlag().Name
+			if len(ive.GetFlag().Annotations[typedShort]) > 0 {
+				name = ive.GetFlag().Shorthand
+			}
+			msg = fmt.Sprintf("Value %q invalid for option %s (number expected)", ive.GetValue(), name)
+		} else if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 			msg = "Unknown option: " + name
 		} else if name, ok := strings.CutPrefix(msg, "unknown shorthand flag: "); ok {
 			msg = "Unknown option: " + strings.Trim(strings.Fields(name)[0], "'")
@@ -110,8 +118,13 @@ func NewCommand() *cobra.Command {
 	return cmd
 }
 
+// typedShort annotates a flag given in its one-letter form, so that an
+// error names it as the user typed it (as Getopt::Long does).
+const typedShort = "fetch-crl-typed-short"
+
 // ExpandLongPrefixes rewrites unique prefixes of long options to the full
-// names (Getopt::Long behaviour, e.g. --out → --output).
+// names (Getopt::Long behaviour, e.g. --out → --output) and marks the
+// options given in their one-letter form.
 func ExpandLongPrefixes(fs *pflag.FlagSet, args []string) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {
@@ -119,6 +132,7 @@ func ExpandLongPrefixes(fs *pflag.FlagSet, args []string) []string {
 			return append(out, args[i:]...)
 		}
 		if !strings.HasPrefix(a, "--") || len(a) < 3 {
+			markShort(fs, a)
 			out = append(out, a)
 			continue
 		}
@@ -141,6 +155,24 @@ func ExpandLongPrefixes(fs *pflag.FlagSet, args []string) []string {
 		}
 	}
 	return out
+}
+
+// markShort annotates the one-letter options of a bundle such as -vvT;
+// the letters after one that takes a value are that value.
+func markShort(fs *pflag.FlagSet, a string) {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return
+	}
+	for _, c := range a[1:] {
+		f := fs.ShorthandLookup(string(c))
+		if f == nil {
+			return
+		}
+		fs.SetAnnotation(f.Name, typedShort, []string{"1"})
+		if f.NoOptDefVal == "" {
+			return
+		}
+	}
 }
 
 func runFetchCRL(cmd *cobra.Command, o *fetchCRLFlags, args []string) error {
