@@ -401,7 +401,7 @@ func (c *Checker) Load(ctx context.Context, r io.Reader, source string, ask Aske
 		m.NextUpdate = m.ThisUpdate.Add(24 * time.Hour)
 	}
 	m.LastRefresh = now
-	tooOld := m.NextUpdate.Before(now)
+	tooOld := (crl.Policy{Skew: c.conf().ClockSkew}).Expired(m.NextUpdate, now)
 	if tooOld && !c.conf().Force {
 		c.log.Info("new CRL still too old", "expired", m.NextUpdate.Format("20060102T150405"))
 		// Keep a valid cached CRL; otherwise store this one flagged,
