@@ -64,8 +64,10 @@ type Options struct {
 	MaxSessions   int // concurrent sessions; further clients are refused
 	IdleTimeout   int // seconds a session may wait for its next command; 0 = none
 	ReadyTimeout  int // seconds `--daemon` waits for the detached child
-	MaxCRLSize    int // bytes of one CRL (after decompression)
+	MaxCRLSize    int // bytes of one CRL
 	MaxCRLEntries int // entries of one CRL
+	// RequestTimeout bounds one HTTP request, body included (seconds).
+	RequestTimeout int
 }
 
 // Defaults returns the option values GnuPG 2.2.40 starts with, plus this
@@ -86,6 +88,7 @@ func Defaults() Options {
 		MaxCRLSize:          512 << 20,
 		MaxCRLEntries:       50_000_000,
 		ReadyTimeout:        10,
+		RequestTimeout:      300,
 	}
 }
 
@@ -203,9 +206,12 @@ func (o *Options) Defs() []Def {
 		{Name: "http-wrapper-program", Group: GroupOther, ArgName: "FILE", Reread: true, target: &o.HTTPWrapperProgram},
 		{Name: "max-sessions", Group: GroupOther, ArgName: "N", Help: "serve at most N sessions at once", target: &o.MaxSessions},
 		{Name: "idle-timeout", Group: GroupOther, ArgName: "N", Help: "close a session idle for N seconds (0 = never)", Reread: true, target: &o.IdleTimeout},
-		{Name: "max-crl-size", Group: GroupOther, ArgName: "N", Help: "refuse CRLs larger than N bytes", Reread: true, target: &o.MaxCRLSize},
+		// 512 MiB: above the largest public CRLs (100-400 MB); memory does
+		// not grow with it (CRLs are streamed), it bounds disk and time.
+		{Name: "max-crl-size", Group: GroupOther, ArgName: "N", Help: "refuse CRLs larger than N bytes (memory use does not depend on it)", Reread: true, target: &o.MaxCRLSize},
 		{Name: "max-crl-entries", Group: GroupOther, ArgName: "N", Help: "refuse CRLs with more than N entries", Reread: true, target: &o.MaxCRLEntries},
 		{Name: "ready-timeout", Group: GroupOther, ArgName: "N", target: &o.ReadyTimeout},
+		{Name: "request-timeout", Group: GroupOther, ArgName: "N", Help: "give up an HTTP request (CRL, OCSP) not completed after N seconds (connecting is bounded by --connect-timeout)", Reread: true, target: &o.RequestTimeout},
 		{Name: "help", Short: "h", Group: GroupOther, Command: true, NoConf: true, target: &o.Help},
 		{Name: "version", Group: GroupOther, Command: true, NoConf: true, target: &o.Version},
 		{Name: "warranty", Group: GroupOther, Command: true, NoConf: true, target: &o.Warranty},
@@ -281,7 +287,8 @@ func (o *Options) Validate() error {
 		"max-replies": o.MaxReplies, "ldaptimeout": o.LDAPTimeout, "connect-timeout": o.ConnectTimeout,
 		"ocsp-max-clock-skew": o.OCSPMaxClockSkew, "ocsp-max-period": o.OCSPMaxPeriod,
 		"ocsp-current-period": o.OCSPCurrentPeriod, "idle-timeout": o.IdleTimeout,
-		"listen-backlog": o.ListenBacklog, "debug-wait": o.DebugWait,
+		"request-timeout": o.RequestTimeout,
+		"listen-backlog":  o.ListenBacklog, "debug-wait": o.DebugWait,
 	}
 	for name, v := range nonNeg {
 		if v < 0 {

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"hash"
@@ -267,6 +266,7 @@ func Parse(r io.Reader, lim Limits, visit func(*Entry) error) (*Info, error) {
 		lim.MaxEntries = DefaultMaxEntries
 	}
 	br := bufio.NewReaderSize(r, 256<<10)
+	isPEM := false
 	// Skip leading white space, then decide between DER and PEM.
 	for {
 		b, err := br.Peek(1)
@@ -281,11 +281,11 @@ func Parse(r io.Reader, lim Limits, visit func(*Entry) error) (*Info, error) {
 			continue
 		}
 		if b[0] != 0x30 {
-			der, err := decodePEM(br, lim.MaxBytes)
+			der, err := openPEM(br, lim.MaxBytes)
 			if err != nil {
 				return nil, err
 			}
-			br = bufio.NewReader(bytes.NewReader(der))
+			br, isPEM = bufio.NewReaderSize(der, 64<<10), true
 		}
 		break
 	}
@@ -294,32 +294,14 @@ func Parse(r io.Reader, lim Limits, visit func(*Entry) error) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Nothing may follow the CertificateList.
+	// Nothing may follow the CertificateList (in a PEM block: and the
+	// block must end with its END line).
 	if _, err := br.ReadByte(); err == nil {
 		return nil, errInvalid("trailing data after the CRL")
+	} else if isPEM && err != io.EOF {
+		return nil, err
 	}
 	return info, nil
-}
-
-func decodePEM(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max*4/3+64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("crl: reading: %w", err)
-	}
-	if int64(len(data)) > max*4/3+32<<10 {
-		return nil, ErrTooLarge
-	}
-	rest := data
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			return nil, errBER("neither DER nor a PEM encoded CRL")
-		}
-		if blk.Type == "X509 CRL" || blk.Type == "CRL" {
-			return blk.Bytes, nil
-		}
-	}
 }
 
 func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error) {

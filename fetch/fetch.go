@@ -1,13 +1,16 @@
 // Package fetch downloads CRLs and certificates over HTTP(S) with every
 // size and time bounded: connect timeout, whole-request timeout, at most
-// two redirects and only to http/https, a body cap applied after any
-// decompression, proxies as configured, and conditional GET.
+// two redirects and only to http/https, no compression asked for or
+// undone (as GnuPG: a body is passed on as it came, so a compressed "bomb"
+// costs no memory), a body cap, proxies as configured, and conditional
+// GET. Transport failures carry GnuPG's codes and plain messages
+// (TransportError).
 package fetch
 
 import (
 	"bytes"
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -21,10 +24,16 @@ import (
 
 // Config configures a Fetcher. Zero values get the defaults.
 type Config struct {
-	ConnectTimeout time.Duration // default 15 s
-	Timeout        time.Duration // whole request; default 5 min
+	ConnectTimeout time.Duration // default 15 s (GnuPG's --connect-timeout)
+	Timeout        time.Duration // whole request, body included; default 5 min
 	MaxBody        int64         // default 512 MiB
 	MaxRedirects   int           // default 2
+	// NoRelativeRedirects refuses a relative Location as GnuPG's dirmngr
+	// does ("Syntax error in URI"); fetch-crl follows them, as LWP does.
+	NoRelativeRedirects bool
+	// Resolver resolves host names (nil = the system's); tests point it at
+	// a loopback name server.
+	Resolver *net.Resolver
 	// Proxy is an explicit proxy URL ("" = none unless HonorEnvProxy).
 	Proxy string
 	// HonorEnvProxy uses $http_proxy / $https_proxy when Proxy is "".
@@ -56,27 +65,38 @@ func New(cfg Config) *Fetcher {
 	}
 	f := &Fetcher{cfg: cfg}
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout, Resolver: cfg.Resolver}).DialContext,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.Timeout,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       30 * time.Second,
 		Proxy:                 f.proxy,
+		// No Accept-Encoding and no transparent gunzip: GnuPG asks for
+		// none, and a 1 MB gzip bomb must not become 1 GB here.
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		// HTTP/1.1 only (GnuPG speaks 1.0): no HTTP/2 frame floods.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	f.client = &http.Client{
-		Transport: tr,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > cfg.MaxRedirects {
-				return fmt.Errorf("fetch: more than %d redirects", cfg.MaxRedirects)
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("fetch: redirect to %q refused", req.URL.Scheme)
-			}
-			return nil
-		},
-	}
+	f.client = &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: f.checkRedirect}
 	return f
+}
+
+// checkRedirect allows at most MaxRedirects redirects, to http or https
+// only (GnuPG: "Invalid URI" for file:, ftp:, ldap:, data: …).
+func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > f.cfg.MaxRedirects {
+		return gpgerr.Errorf(gpgerr.ErrNoData, "more than %d redirects", f.cfg.MaxRedirects)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return gpgerr.Errorf(gpgerr.ErrInvURI, "redirect to a %s: URL refused", req.URL.Scheme)
+	}
+	if f.cfg.NoRelativeRedirects && req.Response != nil {
+		if loc, err := url.Parse(req.Response.Header.Get("Location")); err != nil || !loc.IsAbs() {
+			return gpgerr.NewError(gpgerr.ErrBadURI, "relative redirect")
+		}
+	}
+	return nil
 }
 
 func (f *Fetcher) proxy(req *http.Request) (*url.URL, error) {
@@ -134,7 +154,18 @@ type StatusError struct {
 	Status string // e.g. "404 Not Found"
 }
 
+// Error returns "http status 404 Not Found".
 func (e *StatusError) Error() string { return "http status " + e.Status }
+
+// statusCoded is a StatusError that also unwraps to its gpg-error code,
+// without repeating the code's text in the message.
+type statusCoded struct {
+	*StatusError
+	code gpgerr.Code
+}
+
+// Unwrap returns the status and the gpg-error code.
+func (e statusCoded) Unwrap() []error { return []error{e.StatusError, e.code} }
 
 // GetWithHeaders is Get with extra request headers.
 func (f *Fetcher) GetWithHeaders(ctx context.Context, u string, prev *Validators, hdr http.Header) (*Response, error) {
@@ -178,15 +209,17 @@ func (f *Fetcher) GetWithHeaders(ctx context.Context, u string, prev *Validators
 		resp.Body.Close()
 		return nil, ErrTooLarge
 	}
-	return &Response{Body: &capped{r: resp.Body, c: resp.Body, left: f.cfg.MaxBody}, Validators: v, URL: resp.Request.URL.String(), Header: resp.Header}, nil
+	return &Response{Body: &capped{r: resp.Body, c: resp.Body, left: f.cfg.MaxBody, ctx: ctx, url: u}, Validators: v, URL: resp.Request.URL.String(), Header: resp.Header}, nil
 }
 
-// capped fails the read once more than left bytes arrived (after
-// transparent decompression by net/http).
+// capped fails the read once more than left bytes arrived; a broken or
+// timed-out read becomes a TransportError.
 type capped struct {
 	r    io.Reader
 	c    io.Closer
 	left int64
+	ctx  context.Context
+	url  string
 }
 
 // Read reads from the body, failing once the cap is exceeded.
@@ -201,6 +234,9 @@ func (c *capped) Read(p []byte) (int, error) {
 	c.left -= int64(n)
 	if c.left < 0 {
 		return n, ErrTooLarge
+	}
+	if err != nil && err != io.EOF {
+		err = transportError(c.ctx, c.url, err)
 	}
 	return n, err
 }
@@ -231,35 +267,29 @@ func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit})
+	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit, ctx: ctx, url: u})
 	if err != nil {
-		return nil, fmt.Errorf("fetch: reading %s: %w", u, err)
+		return nil, err
 	}
 	return data, nil
 }
 
 // do sends req and maps transport errors and statuses to gpg-error codes
-// as GnuPG's dirmngr does: a timeout, any failure to connect or a non-200
-// status → No data (413 → Too large). 304 passes when notModifiedOK.
+// as GnuPG's dirmngr does: transport failures as TransportError (refused
+// → Connection refused, unknown host → No name, …), a non-200 status →
+// No data (413 → Too large). 304 passes when notModifiedOK.
 func (f *Fetcher) do(ctx context.Context, req *http.Request, u string, notModifiedOK bool) (*http.Response, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, fmt.Errorf("fetch: %s: %w", u, gpgerr.Wrap(gpgerr.ErrTimeout, err))
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("fetch: %s: %w", u, ctx.Err())
-		}
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return nil, transportError(ctx, u, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusNotModified && notModifiedOK:
 		return resp, nil
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		resp.Body.Close()
-		return nil, fmt.Errorf("fetch: '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrTooLarge)
+		return nil, fmt.Errorf("error accessing '%s': %w", u, statusCoded{&StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrTooLarge})
 	}
 	resp.Body.Close()
-	return nil, fmt.Errorf("fetch: error accessing '%s': %w: %w", u, &StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrNoData)
+	return nil, fmt.Errorf("error accessing '%s': %w", u, statusCoded{&StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrNoData})
 }

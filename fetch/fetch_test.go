@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ func server() *httptest.Server {
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 5000)) })
 	mux.HandleFunc("/gzip-bomb", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "" {
+			w.WriteHeader(http.StatusBadRequest) // compression must not be asked for
+			return
+		}
 		w.Header().Set("Content-Encoding", "gzip")
 		zw := gzip.NewWriter(w)
 		zw.Write(make([]byte, 100000))
@@ -38,10 +43,23 @@ func server() *httptest.Server {
 	mux.HandleFunc("/r1", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ok", http.StatusFound) })
 	mux.HandleFunc("/r2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/r1", http.StatusFound) })
 	mux.HandleFunc("/r3", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/r2", http.StatusFound) })
-	mux.HandleFunc("/ftp", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "ftp://127.0.0.1/x", http.StatusFound)
-	})
+	for _, scheme := range []string{"ftp://127.0.0.1/x", "file:///etc/passwd", "ldap://127.0.0.1/cn=x", "data:,x", "gopher://127.0.0.1/x"} {
+		mux.HandleFunc("/to-"+strings.TrimSuffix(scheme[:strings.Index(scheme, ":")], ":"), func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", scheme)
+			w.WriteHeader(http.StatusFound)
+		})
+	}
+	mux.HandleFunc("/no-location", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusFound) })
 	return httptest.NewServer(mux)
+}
+
+// gzipped is the body /gzip-bomb sends: n zero bytes, gzip-compressed.
+func gzipped(n int) string {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(make([]byte, n))
+	zw.Close()
+	return b.String()
 }
 
 func TestGet(t *testing.T) {
@@ -57,12 +75,17 @@ func TestGet(t *testing.T) {
 		{"/r1", "hello", 0},
 		{"/r2", "hello", 0},
 		{"/r3", "", gpgerr.ErrNoData}, // third redirect refused
-		{"/ftp", "", gpgerr.ErrNoData},
+		{"/to-ftp", "", gpgerr.ErrInvURI},
+		{"/to-file", "", gpgerr.ErrInvURI},
+		{"/to-ldap", "", gpgerr.ErrInvURI},
+		{"/to-data", "", gpgerr.ErrInvURI},
+		{"/to-gopher", "", gpgerr.ErrInvURI},
+		{"/no-location", "", gpgerr.ErrNoData},
 		{"/missing", "", gpgerr.ErrNoData},
 		{"/500", "", gpgerr.ErrNoData},
 		{"/413", "", gpgerr.ErrTooLarge},
 		{"/big", "", gpgerr.ErrTooLarge},
-		{"/gzip-bomb", "", gpgerr.ErrTooLarge},
+		{"/gzip-bomb", gzipped(100000), 0}, // passed on as it came, never inflated
 		{"/slow", "", gpgerr.ErrTimeout},
 	}
 	for _, tc := range cases {

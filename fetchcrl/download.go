@@ -193,6 +193,13 @@ func shortNetError(err error) string {
 	case gpgerr.ErrTooLarge:
 		return "response too large"
 	}
+	var te *fetch.TransportError
+	if errors.As(err, &te) {
+		if te.Connect {
+			return "Can't connect (" + te.Cause + ")"
+		}
+		return te.Cause
+	}
 	msg := err.Error()
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "dial") {
 		return "Can't connect (" + msg[i+2:] + ")"

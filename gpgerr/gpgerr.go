@@ -29,6 +29,7 @@ const (
 	ErrBadCert               Code = 36
 	ErrTimeConflict          Code = 39
 	ErrInvArg                Code = 45
+	ErrBadURI                Code = 46
 	ErrInvURI                Code = 47
 	ErrBadCertChain          Code = 56
 	ErrMissingCert           Code = 57
@@ -69,6 +70,7 @@ const (
 	ErrUnknownCommand        Code = 175
 	ErrNotEnabled            Code = 179
 	ErrMissingIssuerCert     Code = 185
+	ErrNoName                Code = 220
 	ErrForbidden             Code = 251
 	ErrFalse                 Code = 256
 	ErrAssGeneral            Code = 257
@@ -106,6 +108,7 @@ var codeTable = map[Code]codeInfo{
 	ErrBadCert:               {"GPG_ERR_BAD_CERT", "Bad certificate"},
 	ErrTimeConflict:          {"GPG_ERR_TIME_CONFLICT", "Time conflict"},
 	ErrInvArg:                {"GPG_ERR_INV_ARG", "Invalid argument"},
+	ErrBadURI:                {"GPG_ERR_BAD_URI", "Syntax error in URI"},
 	ErrInvURI:                {"GPG_ERR_INV_URI", "Invalid URI"},
 	ErrBadCertChain:          {"GPG_ERR_BAD_CERT_CHAIN", "Bad certificate chain"},
 	ErrMissingCert:           {"GPG_ERR_MISSING_CERT", "Missing certificate"},
@@ -146,6 +149,7 @@ var codeTable = map[Code]codeInfo{
 	ErrUnknownCommand:        {"GPG_ERR_UNKNOWN_COMMAND", "Unknown command"},
 	ErrNotEnabled:            {"GPG_ERR_NOT_ENABLED", "Not enabled"},
 	ErrMissingIssuerCert:     {"GPG_ERR_MISSING_ISSUER_CERT", "Missing issuer certificate"},
+	ErrNoName:                {"GPG_ERR_NO_NAME", "No name"},
 	ErrForbidden:             {"GPG_ERR_FORBIDDEN", "Forbidden"},
 	ErrFalse:                 {"GPG_ERR_FALSE", "False"},
 	ErrAssGeneral:            {"GPG_ERR_ASS_GENERAL", "General IPC error"},

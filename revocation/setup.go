@@ -68,10 +68,13 @@ func ConfigFrom(o *config.Options) Config {
 func FetchConfigFrom(o *config.Options) fetch.Config {
 	return fetch.Config{
 		ConnectTimeout: time.Duration(o.ConnectTimeout) * time.Second,
+		Timeout:        time.Duration(o.RequestTimeout) * time.Second,
 		MaxBody:        int64(o.MaxCRLSize),
-		Proxy:          o.HTTPProxy,
-		HonorEnvProxy:  o.HonorHTTPProxy,
-		DisableHTTP:    o.DisableHTTP,
+		// GnuPG follows absolute redirects only.
+		NoRelativeRedirects: true,
+		Proxy:               o.HTTPProxy,
+		HonorEnvProxy:       o.HonorHTTPProxy,
+		DisableHTTP:         o.DisableHTTP,
 	}
 }
 
