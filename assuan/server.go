@@ -52,8 +52,28 @@ type Server struct {
 	// IdleTimeout ends a session that sends nothing for that long (0 = never),
 	// when the connection supports deadlines.
 	IdleTimeout time.Duration
+	// InquireTimeout bounds the wait for the answer to one INQUIRE
+	// (0 = DefaultInquireTimeout; negative = IdleTimeout). A client that
+	// does not answer is a stalled client: its command fails with Timeout
+	// and its session ends, so it cannot hold others (e.g. followers of a
+	// shared download) for the whole idle timeout.
+	InquireTimeout time.Duration
 	// Logger receives one debug line per request; nil = no logging.
 	Logger *slog.Logger
+}
+
+// DefaultInquireTimeout is the default InquireTimeout: GnuPG's clients
+// answer inquiries at once from their own stores.
+const DefaultInquireTimeout = 30 * time.Second
+
+func (srv *Server) inquireTimeout() time.Duration {
+	switch {
+	case srv.InquireTimeout == 0:
+		return DefaultInquireTimeout
+	case srv.InquireTimeout < 0:
+		return srv.IdleTimeout
+	}
+	return srv.InquireTimeout
 }
 
 var builtinNames = []string{"NOP", "CANCEL", "OPTION", "BYE", "AUTH", "RESET", "END", "HELP"}
@@ -80,6 +100,7 @@ type Session struct {
 	okText     string
 	closeAfter bool
 	inInquire  bool
+	endAfter   bool  // end the session after the current reply (unanswered INQUIRE)
 	err        error // fatal I/O error
 }
 
@@ -238,7 +259,7 @@ func (s *Session) dispatch(line string) (err error) {
 	if err := s.reply(herr); err != nil {
 		return err
 	}
-	if s.closeAfter {
+	if s.closeAfter || s.endAfter {
 		return errSessionEnd
 	}
 	return nil
@@ -515,8 +536,16 @@ func (s *Session) Inquire(keyword, args string, maxLen int) ([]byte, error) {
 	var buf []byte
 	tooMuch := false
 	for {
-		l, err := s.readLine(s.srv.IdleTimeout)
+		l, err := s.readLine(s.srv.inquireTimeout())
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && s.ctx.Err() == nil {
+				// The command fails with Timeout and the session ends
+				// after that reply: a late answer would be out of step.
+				s.endAfter = true
+				s.srv.log().Info("no answer to INQUIRE "+keyword+" - ending the session", "session", s.ID, "waited", s.srv.inquireTimeout().String())
+				return nil, gpgerr.Wrap(gpgerr.ErrTimeout, fmt.Errorf("no answer to INQUIRE %s within %s: %w", keyword, s.srv.inquireTimeout(), err))
+			}
 			s.err = err
 			return nil, fmt.Errorf("reading inquiry answer: %w", err)
 		}

@@ -211,3 +211,43 @@ func TestClientTransact(t *testing.T) {
 		t.Fatalf("NOP after cancel: %v", err)
 	}
 }
+
+// TestInquireTimeout: a client that never answers an INQUIRE gets ERR
+// Timeout after the short inquire timeout (not the idle timeout) and its
+// session ends; the command's handler is released.
+func TestInquireTimeout(t *testing.T) {
+	srv := testServer()
+	srv.IdleTimeout = time.Hour
+	srv.InquireTimeout = 200 * time.Millisecond
+	a, b := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeConn(context.Background(), a, nil) }()
+	defer b.Close()
+	r := bufio.NewReader(b)
+	for {
+		l, _ := r.ReadString('\n')
+		if strings.HasPrefix(l, "OK") {
+			break
+		}
+	}
+	b.Write([]byte("ASK\n"))
+	if l, _ := r.ReadString('\n'); l != "INQUIRE WHAT\n" {
+		t.Fatalf("got %q", l)
+	}
+	b.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := r.ReadString('\n')
+	if err != nil || l != "ERR 167772222 Timeout <Dirmngr>\n" {
+		t.Fatalf("after an unanswered INQUIRE: %q %v", l, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ServeConn: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not end after the inquire timeout")
+	}
+	if assuan.DefaultInquireTimeout > time.Minute {
+		t.Fatalf("default inquire timeout %s is not short", assuan.DefaultInquireTimeout)
+	}
+}

@@ -218,9 +218,10 @@ func TestCheckOCSPCases(t *testing.T) {
 	check(fresh("nonce", 0x4005), 2, "certificate check failed")
 	o.resp.tamperNonce = false
 	check(fresh("nonce ok", 0x4006), 0, "certificate is valid")
-	// Responder down: a clear error.
+	// Responder down: GnuPG's errno code and words (transport_test.go
+	// compares the wire answer with GnuPG's dirmngr).
 	down := o.root.Issue(testpki.Template{Subject: testpki.Name("down", "", ""), OCSPURLs: []string{"http://127.0.0.1:1/ocsp"}})
-	check(down, 2, "No data")
+	check(down, 2, "certificate check failed: Connection refused")
 	stats := gca(t, home, "GETINFO stats")
 	if !strings.Contains(stats, "ocsp_cache_hits 2") {
 		t.Errorf("stats: %q", stats)

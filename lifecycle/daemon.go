@@ -261,16 +261,15 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		select {
-		case d.sem <- struct{}{}:
-		default:
-			d.Log.Warn("too many sessions - refusing a connection", "max", cap(d.sem))
+		if !d.acquireSlot() {
+			d.Log.Warn("too many sessions, all busy - refusing a connection", "max", cap(d.sem))
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "ERR %d %s <Dirmngr> - too many sessions\n",
 				gpgerr.WireValue(gpgerr.SourceDirmngr, gpgerr.ErrAssGeneral), gpgerr.ErrAssGeneral.Error())
 			c.Close()
 			continue
 		}
+		tc := &trackedConn{Conn: c, id: d.nextID.Add(1)}
 		d.mu.Lock()
 		if d.stopping {
 			d.mu.Unlock()
@@ -278,15 +277,15 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 			c.Close()
 			return
 		}
-		d.conns[c] = struct{}{}
+		d.conns[tc] = struct{}{}
 		d.sessions.Add(1)
 		d.mu.Unlock()
-		go d.session(c)
+		go d.session(tc)
 	}
 }
 
-func (d *Daemon) session(c net.Conn) {
-	id := d.nextID.Add(1)
+func (d *Daemon) session(c *trackedConn) {
+	id := c.id
 	d.active.Add(1)
 	defer func() {
 		c.Close()
@@ -298,7 +297,7 @@ func (d *Daemon) session(c net.Conn) {
 		d.sessions.Done()
 		d.afterSession(n)
 	}()
-	peer := assuan.PeerCredOf(c)
+	peer := assuan.PeerCredOf(c.Conn)
 	d.Log.Debug("handler for session started", "session", id, "pid", peer.PID, "uid", peer.UID)
 	err := d.srv.ServeConn(context.Background(), c, id, peer)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

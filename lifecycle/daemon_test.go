@@ -148,52 +148,6 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 }
 
-// With --max-sessions reached, further clients get a clear error while
-// the existing sessions keep working.
-func TestSessionCap(t *testing.T) {
-	path, _, stop := startInProcess(t, "--max-sessions", "2")
-	defer stop()
-	var conns []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		for {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(line, "OK") {
-				break
-			}
-		}
-		conns = append(conns, c)
-	}
-	out, err := session(path, "NOP")
-	if err != nil && len(out) == 0 {
-		t.Fatalf("third client: %v", err)
-	}
-	if len(out) == 0 || !strings.HasPrefix(out[0], "ERR 167772417 General IPC error <Dirmngr> - too many sessions") {
-		t.Fatalf("third client got %q", out)
-	}
-	conns[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := session(path, "NOP")
-		if len(out) == 2 && out[1] == "OK" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not released: %q", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestListenRefusesLiveSocket(t *testing.T) {
 	path, _, stop := startInProcess(t)
 	defer stop()

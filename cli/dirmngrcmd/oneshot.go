@@ -13,6 +13,7 @@ import (
 	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/crlcache"
+	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/lifecycle"
 	"github.com/dirmngr/dirmngr/logging"
@@ -88,7 +89,13 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 }
 
 // errText is the gpg-error text of err with its cause for the terminal.
+// A transport failure is said once, as GnuPG does ("… failed: Connection
+// refused").
 func errText(err error) string {
+	var te *fetch.TransportError
+	if errors.As(err, &te) {
+		return te.Cause
+	}
 	code := gpgerr.CodeOf(err)
 	return fmt.Sprintf("%s (%v)", code.Error(), err)
 }
