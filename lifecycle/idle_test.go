@@ -2,11 +2,13 @@ package lifecycle
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -57,10 +59,15 @@ func TestIdleFloodCannotLockOut(t *testing.T) {
 		flood = append(flood, idle{c, r})
 		time.Sleep(10 * time.Millisecond) // distinct idle ages
 	}
+	// Live clients keep their sessions open, so that each one needs a
+	// slot: the first takes flood[0]'s, the second flood[1]'s (the live
+	// client before it has waited less long than the flood).
 	for i := range 2 {
-		out, err := session(path, "NOP")
-		if err != nil || len(out) != 2 || out[1] != "OK" {
-			t.Fatalf("live client %d behind %d idle sockets: %q %v", i, max, out, err)
+		c, r := dialReady(t, path)
+		c.Write([]byte("NOP\n"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if line, err := r.ReadString('\n'); err != nil || line != "OK\n" {
+			t.Fatalf("live client %d behind %d idle sockets: %q %v", i, max, line, err)
 		}
 		if !closedByDaemon(flood[i].c, flood[i].r) {
 			t.Fatalf("idle session %d (oldest) was not closed", i)
@@ -76,7 +83,9 @@ func TestIdleFloodCannotLockOut(t *testing.T) {
 	// All slots busy (each session waits in a download that hangs):
 	// nothing can be closed and the client is refused with a clear error.
 	release := make(chan struct{})
+	var inDownload atomic.Int32
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inDownload.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -84,11 +93,15 @@ func TestIdleFloodCannotLockOut(t *testing.T) {
 	}))
 	defer hang.Close()
 	defer close(release)
-	for range max {
+	for i := range max {
 		c, _ := dialReady(t, path)
-		c.Write([]byte("LOADCRL --url " + hang.URL + "/ca.crl\n"))
+		fmt.Fprintf(c, "LOADCRL --url %s/ca%d.crl\n", hang.URL, i)
 	}
-	time.Sleep(300 * time.Millisecond) // the new sessions are in their downloads
+	for deadline := time.Now().Add(10 * time.Second); inDownload.Load() < max; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d sessions reached their download", inDownload.Load())
+		}
+	}
 	out, _ := session(path, "NOP")
 	if len(out) == 0 || !strings.HasPrefix(out[0], "ERR 167772417 General IPC error <Dirmngr> - too many sessions") {
 		t.Fatalf("client while all sessions are busy got %q", out)
