@@ -109,22 +109,30 @@ func checkNumbers(cfg Tiny) error {
 			if kind.signed {
 				re = signedRE
 			}
+			why := ""
 			if !re.MatchString(v) {
+				why = "not a number"
+			} else if _, err := strconv.Atoi(v); err != nil {
+				why = "too large"
+			}
+			if why != "" {
 				where := ""
 				if sect != "_" {
 					where = " in [" + sect + "]"
 				}
-				return &FatalError{fmt.Sprintf("Invalid %s value '%s'%s (not a number)", key, v, where), 2}
+				return &FatalError{fmt.Sprintf("Invalid %s value '%s'%s (%s)", key, v, where, why), 2}
 			}
 		}
 	}
 	return nil
 }
 
+// atoi converts a value checkNumbers accepted (or a default); anything
+// else is a programming error and reads as 0.
 func atoi(s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0 // only for values checkNumbers passed or defaults
+		return 0
 	}
 	return n
 }

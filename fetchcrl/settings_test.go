@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +46,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"maxcachetime", "maxcachetime = 4d\n", nil, "Invalid maxcachetime value '4d' (not a number)", 2},
 		{"expirestolerance", "expirestolerance = 7h\n", nil, "Invalid expirestolerance value '7h' (not a number)", 2},
 		{"verbosity", "verbosity = loud\n", nil, "Invalid verbosity value 'loud' (not a number)", 2},
+		{"overflow", "maxcachetime = 99999999999999999999\n", nil, "Invalid maxcachetime value '99999999999999999999' (too large)", 2},
 		{"define", "", []string{"httptimeout=x"}, "Invalid httptimeout value 'x' (not a number)", 2},
 		{"define-section", "", []string{"TestCA:agingtolerance=-1"}, "Invalid agingtolerance value '-1' in [TestCA] (not a number)", 2},
 		{"cache-control", "cache_control_request = 10m\n", nil, "Request cache control is invalid (not a number)", 2},
@@ -103,4 +106,34 @@ func TestSettingsValues(t *testing.T) {
 	if other.HTTPTimeout != 30 || other.AgingTolerance != 12 || other.HTTPProxy != "http://proxy/" || !other.NoWarnings {
 		t.Errorf("inherited settings %+v", other)
 	}
+}
+
+// FuzzSettings: any configuration text either fails to load with a
+// FatalError or yields settings whose numbers are what the text says.
+func FuzzSettings(f *testing.F) {
+	for _, s := range []string{"httptimeout = 30\n[A]\nagingtolerance = 0\n", "[A]\nagingtolerance = 99999999999999999999\n", "formats = pem der\nverbosity = -1\n",
+		"[A]\nhttptimeout = x\n", "cache_control_request = 1\nnocache\n[B]\ncache\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		cfg := Tiny{"_": {}}
+		if err := ParseTiny(strings.NewReader(text), "fuzz", cfg, nil); err != nil {
+			return
+		}
+		g := cfg["_"]
+		g["infodir"], g["statedir"] = "", ""
+		applyDefaults(g)
+		s, err := parseSettings(cfg)
+		if err != nil {
+			var fe *FatalError
+			if !errors.As(err, &fe) || fe.Msg == "" {
+				t.Fatalf("not a fatal error: %v", err)
+			}
+			return
+		}
+		a := s.Anchor("A", "A", "local")
+		if v, ok := cfg["A"]["agingtolerance"]; ok && strconv.Itoa(a.AgingTolerance) != strings.TrimLeft(v, "0") && !(a.AgingTolerance == 0 && strings.Trim(v, "0") == "") {
+			t.Fatalf("agingtolerance %q became %d", v, a.AgingTolerance)
+		}
+	})
 }
