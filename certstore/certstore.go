@@ -40,17 +40,23 @@ type Entry struct {
 	Source  Source
 }
 
-// MaxLearned bounds the number of certificates learned from clients; the
-// oldest learned ones are dropped beyond it.
-const MaxLearned = 10000
+// Bounds of the certificates learned from clients: the oldest learned ones
+// are dropped beyond MaxLearned certificates or MaxLearnedBytes of DER (a
+// parsed certificate takes about three times its DER size in memory).
+const (
+	MaxLearned      = 10000
+	MaxLearnedBytes = 16 << 20
+)
 
-// Store is safe for concurrent use.
+// Store is safe for concurrent use. Entries are never modified once
+// stored: a change (a more trusted source) stores a new Entry.
 type Store struct {
-	mu        sync.RWMutex
-	byFpr     map[string]*Entry
-	bySubject map[string][]*Entry
-	bySKI     map[string][]*Entry
-	learned   []string // fingerprints in insertion order
+	mu           sync.RWMutex
+	byFpr        map[string]*Entry
+	bySubject    map[string][]*Entry
+	bySKI        map[string][]*Entry
+	learned      []string // fingerprints in insertion order
+	learnedBytes int      // DER bytes of the entries whose Source is Learned
 }
 
 // New returns an empty store.
@@ -65,14 +71,7 @@ func (s *Store) reset() {
 	s.bySubject = map[string][]*Entry{}
 	s.bySKI = map[string][]*Entry{}
 	s.learned = nil
-}
-
-// Clear drops every certificate (SIGHUP: the directories are then loaded
-// again).
-func (s *Store) Clear() {
-	s.mu.Lock()
-	s.reset()
-	s.mu.Unlock()
+	s.learnedBytes = 0
 }
 
 // ParseCert parses a DER or PEM certificate.
@@ -95,7 +94,7 @@ func (s *Store) Add(cert *x509.Certificate, src Source) (*Entry, bool, error) {
 	defer s.mu.Unlock()
 	if e, ok := s.byFpr[fpr]; ok {
 		if src > e.Source {
-			e.Source = src
+			e = s.upgradeLocked(e, src)
 		}
 		return e, false, nil
 	}
@@ -120,7 +119,8 @@ func (s *Store) Add(cert *x509.Certificate, src Source) (*Entry, bool, error) {
 	}
 	if src == Learned {
 		s.learned = append(s.learned, fpr)
-		if len(s.learned) > MaxLearned {
+		s.learnedBytes += len(cert.Raw)
+		for len(s.learned) > 0 && (len(s.learned) > MaxLearned || s.learnedBytes > MaxLearnedBytes) {
 			s.removeLocked(s.learned[0])
 			s.learned = s.learned[1:]
 		}
@@ -128,11 +128,35 @@ func (s *Store) Add(cert *x509.Certificate, src Source) (*Entry, bool, error) {
 	return e, true, nil
 }
 
+// upgradeLocked replaces e by a copy with the more trusted source src.
+func (s *Store) upgradeLocked(e *Entry, src Source) *Entry {
+	n := *e
+	n.Source = src
+	if e.Source == Learned {
+		s.learnedBytes -= len(e.Cert.Raw)
+	}
+	s.byFpr[e.Fpr] = &n
+	replace(s.bySubject[e.Subject], e, &n)
+	if k := string(e.Cert.SubjectKeyId); k != "" {
+		replace(s.bySKI[k], e, &n)
+	}
+	return &n
+}
+
+func replace(list []*Entry, old, n *Entry) {
+	for i, x := range list {
+		if x == old {
+			list[i] = n
+		}
+	}
+}
+
 func (s *Store) removeLocked(fpr string) {
 	e, ok := s.byFpr[fpr]
 	if !ok || e.Source != Learned {
 		return
 	}
+	s.learnedBytes -= len(e.Cert.Raw)
 	delete(s.byFpr, fpr)
 	s.bySubject[e.Subject] = without(s.bySubject[e.Subject], e)
 	if k := string(e.Cert.SubjectKeyId); k != "" {

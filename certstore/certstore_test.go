@@ -1,6 +1,8 @@
 package certstore_test
 
 import (
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,6 +80,50 @@ func TestLearnedCap(t *testing.T) {
 	}
 	if s.ByFingerprint(first.Fingerprint()) != nil {
 		t.Fatal("oldest learned certificate still cached")
+	}
+}
+
+// TestLearnedBytesCap: 40 learned certificates of 900 KB each (as a client
+// may send through SENDCERT) are bounded by MaxLearnedBytes, not only by
+// count.
+func TestLearnedBytesCap(t *testing.T) {
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bytes Root", "", ""), KeyType: testpki.Ed25519})
+	s := certstore.New()
+	pad := pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: make([]byte, 900<<10)}
+	var last *testpki.Cert
+	for range 40 {
+		last = root.Issue(testpki.Template{Subject: testpki.Name("big", "", ""), KeyType: testpki.Ed25519, ExtraExtensions: []pkix.Extension{pad}})
+		if _, _, err := s.Add(last.Cert, certstore.Learned); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, e := range s.BySource(certstore.Learned) {
+		total += len(e.Cert.Raw)
+	}
+	if total > certstore.MaxLearnedBytes || total < certstore.MaxLearnedBytes-2*len(last.Cert.Raw) {
+		t.Fatalf("learned certificates hold %d bytes, cap %d", total, certstore.MaxLearnedBytes)
+	}
+	if s.ByFingerprint(last.Fingerprint()) == nil {
+		t.Fatal("newest learned certificate dropped")
+	}
+}
+
+// TestUpgradeNewEntry: a certificate seen again from a more trusted source
+// gets a new Entry; entries handed out before never change.
+func TestUpgradeNewEntry(t *testing.T) {
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Upgrade Root", "", ""), KeyType: testpki.ECDSA})
+	s := certstore.New()
+	e1, _, _ := s.Add(root.Cert, certstore.Learned)
+	e2, added, _ := s.Add(root.Cert, certstore.Trusted)
+	if added || e1.Source != certstore.Learned || e2.Source != certstore.Trusted {
+		t.Fatalf("added %v, old entry %v, new entry %v", added, e1.Source, e2.Source)
+	}
+	if got := s.ByFingerprint(root.Fingerprint()); got != e2 || first(s.BySubject(e2.Subject)) != e2 || first(s.BySKI(root.Cert.SubjectKeyId, "")) != e2 {
+		t.Fatal("indexes still hold the old entry")
+	}
+	if learned, _, trusted := s.Len(); learned != 0 || trusted != 1 {
+		t.Fatalf("learned %d trusted %d", learned, trusted)
 	}
 }
 

@@ -47,6 +47,7 @@ type Config struct {
 type Fetcher struct {
 	cfg    Config
 	client *http.Client
+	via    *string // WithProxy's override; nil = as configured
 }
 
 // New returns a Fetcher for cfg.
@@ -115,12 +116,17 @@ func (f *Fetcher) proxy(req *http.Request) (*url.URL, error) {
 	return nil, nil
 }
 
+// proxyKey carries WithProxy's override from a request to the transport's
+// proxy function; it never leaves this package.
 type proxyKey struct{}
 
-// WithProxy returns a context whose fetches use proxy ("none" or "" for a
-// direct connection), overriding the configuration (OPTION http-proxy).
-func WithProxy(ctx context.Context, proxy string) context.Context {
-	return context.WithValue(ctx, proxyKey{}, proxy)
+// WithProxy returns a Fetcher that shares f's connections and limits but
+// uses proxy ("none" or "" for a direct connection) instead of the
+// configured one (OPTION http-proxy).
+func (f *Fetcher) WithProxy(proxy string) *Fetcher {
+	g := *f
+	g.via = &proxy
+	return &g
 }
 
 // Validators are the cache validators of a previous download.
@@ -279,6 +285,9 @@ func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, 
 // → Connection refused, unknown host → No name, …), a non-200 status →
 // No data (413 → Too large). 304 passes when notModifiedOK.
 func (f *Fetcher) do(ctx context.Context, req *http.Request, u string, notModifiedOK bool) (*http.Response, error) {
+	if f.via != nil {
+		req = req.WithContext(context.WithValue(req.Context(), proxyKey{}, *f.via))
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, u, err)

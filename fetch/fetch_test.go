@@ -139,9 +139,8 @@ func TestProxy(t *testing.T) {
 		w.Write([]byte("via proxy"))
 	}))
 	defer proxy.Close()
-	f := fetch.New(fetch.Config{})
-	ctx := fetch.WithProxy(context.Background(), proxy.URL)
-	resp, err := f.Get(ctx, "http://crl.example.invalid/ca.crl", nil)
+	f := fetch.New(fetch.Config{}).WithProxy(proxy.URL)
+	resp, err := f.Get(context.Background(), "http://crl.example.invalid/ca.crl", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

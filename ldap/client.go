@@ -69,22 +69,12 @@ type Options struct {
 	RootCAs *x509.CertPool
 }
 
-type serversKey struct{}
-
-// WithServers returns a context carrying extra (per-session) servers.
-func WithServers(ctx context.Context, s []*Server) context.Context {
-	return context.WithValue(ctx, serversKey{}, s)
-}
-
-// ServersFor returns the session servers carried by ctx followed by the
+// ServersFor returns the session's servers (LDAPSERVER) followed by the
 // configured ones.
-func (o *Options) ServersFor(ctx context.Context) []*Server { return o.servers(ctx) }
-
-func (o *Options) servers(ctx context.Context) []*Server {
-	extra, _ := ctx.Value(serversKey{}).([]*Server)
+func (o *Options) ServersFor(session []*Server) []*Server {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append(append([]*Server(nil), extra...), o.Servers...)
+	return append(append([]*Server(nil), session...), o.Servers...)
 }
 
 // AddServerFromURL remembers the host of an ldap:// URL as a server
@@ -166,8 +156,9 @@ func binaryNames(attrs []string) []string {
 
 // FetchURL reads the attribute values named by an LDAP URL (a CRL
 // distribution point, a caIssuers URL). A host-less URL is tried against
-// the configured servers; --ldap-proxy replaces the host.
-func (o *Options) FetchURL(ctx context.Context, raw string) ([]byte, error) {
+// the session's servers, then the configured ones; --ldap-proxy replaces
+// the host.
+func (o *Options) FetchURL(ctx context.Context, session []*Server, raw string) ([]byte, error) {
 	if o.Disabled {
 		return nil, errDisabled
 	}
@@ -189,7 +180,7 @@ func (o *Options) FetchURL(ctx context.Context, raw string) ([]byte, error) {
 	case u.Host != "":
 		targets = append(targets, &Server{Host: u.Host, Port: u.Port, LDAPOverTLS: u.TLS})
 	default:
-		targets = o.servers(ctx)
+		targets = o.ServersFor(session)
 	}
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("ldap: no server for the host-less URL %q: %w", raw, gpgerr.ErrConfiguration)
@@ -273,10 +264,10 @@ func Filter(pattern string) (base, filter string, scope int, err error) {
 // Certificates are the attributes LOOKUP returns.
 var certAttrs = []string{"userCertificate", "cACertificate"}
 
-// Lookup searches every configured server for pattern and calls emit with
-// each certificate (DER) until max results (0 = no limit); it reports
-// whether the limit cut the results.
-func (o *Options) Lookup(ctx context.Context, pattern string, max int, emit func([]byte) error) (truncated bool, err error) {
+// Lookup searches the session's servers, then the configured ones, for
+// pattern and calls emit with each certificate (DER) until max results
+// (0 = no limit); it reports whether the limit cut the results.
+func (o *Options) Lookup(ctx context.Context, session []*Server, pattern string, max int, emit func([]byte) error) (truncated bool, err error) {
 	if o.Disabled {
 		return false, errDisabled
 	}
@@ -287,7 +278,7 @@ func (o *Options) Lookup(ctx context.Context, pattern string, max int, emit func
 	n := 0
 	var last error
 	found := false
-	for _, srv := range o.servers(ctx) {
+	for _, srv := range o.ServersFor(session) {
 		b := base
 		if b == "" {
 			b = srv.Base
@@ -329,7 +320,7 @@ func (o *Options) Lookup(ctx context.Context, pattern string, max int, emit func
 	if !found && last != nil {
 		return false, last
 	}
-	if !found && len(o.servers(ctx)) > 0 {
+	if !found && len(o.ServersFor(session)) > 0 {
 		return false, fmt.Errorf("ldap: no certificate for %q: %w", pattern, gpgerr.ErrNoData)
 	}
 	return false, nil

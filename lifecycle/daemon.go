@@ -1,4 +1,4 @@
-// Package daemon runs dirmngr as a process: it owns the listening socket
+// Package lifecycle runs dirmngr as a process: it owns the listening socket
 // (own, inherited from `--daemon`'s parent, or from systemd), the accept loop
 // with its session cap, signals (HUP reload, TERM graceful with the third
 // forcing, INT immediate, USR1/USR2 statistics), systemd notifications and
@@ -25,12 +25,10 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/crlcache"
-	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/logging"
-	"github.com/dirmngr/dirmngr/ocsp"
-	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/server"
+	"github.com/dirmngr/dirmngr/services"
 )
 
 // Daemon is one running dirmngr process.
@@ -42,7 +40,10 @@ type Daemon struct {
 	out    *logging.Output
 	stderr io.Writer
 	srv    *server.Server
-	chk    *revocation.Checker
+	live   *services.Live
+	reload sync.Mutex // one Reload at a time (SIGHUP, RELOADDIRMNGR)
+
+	sigs   chan os.Signal // signals Serve handles; caught from Prepare on
 
 	// Notify sends a systemd notification (nil outside --supervised).
 	Notify func(state string)
@@ -101,9 +102,6 @@ func (d *Daemon) Server() *server.Server { return d.srv }
 
 func (d *Daemon) newServer(socketPath string) error {
 	d.socketPath = socketPath
-	d.srv = server.New(d.loaded.Opts, server.Env{
-		Homedir: d.loaded.Homedir, ConfigFile: d.loaded.ConfigFile, SocketPath: socketPath,
-	}, d, d.Log)
 	if d.loaded.Dirs.System {
 		d.Log.Info("system mode: configuration in " + d.loaded.Dirs.Config + ", CRL cache in " + d.loaded.Dirs.Cache)
 		if err := os.MkdirAll(d.loaded.Dirs.Cache, 0o755); err != nil {
@@ -113,22 +111,14 @@ func (d *Daemon) newServer(socketPath string) error {
 	crlcache.CorruptionHook = func(path, aside string, cause error) {
 		d.Log.Error("the CRL cache was unreadable; kept it aside and started with an empty cache", "file", path, "kept", aside, "err", cause)
 	}
-	chk, err := revocation.Open(d.loaded.Opts, d.loaded.Dirs, false, d.Log)
+	live, err := services.Open(d.loaded, false, d.Log)
 	if err != nil {
 		return err
 	}
-	d.chk = chk
-	d.srv.SetChecker(chk)
-	return d.setupOCSP(d.loaded)
-}
-
-// setupOCSP (re)creates the OCSP checker from the options.
-func (d *Daemon) setupOCSP(l *config.Loaded) error {
-	cfg, err := ocsp.ConfigFrom(l.Opts, l.Homedir)
-	if err != nil {
-		return err
-	}
-	d.srv.SetOCSP(ocsp.New(cfg, fetch.New(revocation.FetchConfigFrom(l.Opts)), d.chk.Cache()))
+	d.live = live
+	d.srv = server.New(server.Env{
+		Homedir: d.loaded.Homedir, ConfigFile: d.loaded.ConfigFile, SocketPath: socketPath,
+	}, live, d, d.Log)
 	return nil
 }
 
@@ -136,17 +126,25 @@ func (d *Daemon) setupOCSP(l *config.Loaded) error {
 // serving on socketPath; Serve calls it when it has not been called.
 // Calling it before reporting readiness lets a detaching parent see
 // start-up failures such as a locked cache.
+//
+// The signals Serve handles are caught from here on, so that a SIGHUP sent
+// as soon as the daemon reports readiness reloads instead of killing it.
 func (d *Daemon) Prepare(socketPath string) error {
 	if d.srv != nil {
 		return nil
 	}
-	return d.newServer(socketPath)
+	if err := d.newServer(socketPath); err != nil {
+		return err
+	}
+	d.sigs = make(chan os.Signal, 8)
+	signal.Notify(d.sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	return nil
 }
 
 // Close releases the daemon's resources (the CRL cache).
 func (d *Daemon) Close() error {
-	if d.chk != nil {
-		return d.chk.Close()
+	if d.live != nil {
+		return d.live.Close()
 	}
 	return nil
 }
@@ -207,8 +205,7 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 	defer d.Close()
 	d.Log.Info("listening on socket '" + path + "'")
 
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	sigs := d.sigs
 	defer signal.Stop(sigs)
 	signal.Ignore(syscall.SIGPIPE)
 
@@ -387,6 +384,8 @@ func (d *Daemon) logStats(sig syscall.Signal) {
 // Reload re-reads the configuration (SIGHUP, RELOADDIRMNGR). On error the
 // previous configuration stays in effect.
 func (d *Daemon) Reload() error {
+	d.reload.Lock()
+	defer d.reload.Unlock()
 	if d.Notify != nil {
 		d.Notify(daemon.SdNotifyReloading)
 		defer d.Notify(daemon.SdNotifyReady)
@@ -408,15 +407,9 @@ func (d *Daemon) Reload() error {
 	}
 	d.applyLevel(l.Opts)
 	d.loaded = l
-	if d.srv != nil {
-		d.srv.SetOptions(l.Opts)
-	}
-	if d.chk != nil {
-		if err := d.chk.Reconfigure(l.Opts, l.Dirs); err != nil {
-			d.Log.Error("reloading the CRL cache", "err", err)
-		}
-		if err := d.setupOCSP(l); err != nil {
-			d.Log.Error("OCSP configuration", "err", err)
+	if d.live != nil {
+		if err := d.live.Reload(l); err != nil {
+			d.Log.Error("reload failed - keeping the previous services", "err", err)
 		}
 	}
 	return nil

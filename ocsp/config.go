@@ -6,9 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/dirmngr/dirmngr/config"
 )
 
 // ParseSigners interprets --ocsp-signer: a fingerprint (40 hex digits,
@@ -66,26 +63,4 @@ func normFpr(s string) (string, bool) {
 		}
 	}
 	return s, true
-}
-
-// ConfigFrom builds the OCSP configuration from dirmngr options.
-func ConfigFrom(o *config.Options, homedir string) (Config, error) {
-	signers, err := ParseSigners(o.OCSPSigner, homedir)
-	if err != nil {
-		return Config{}, err
-	}
-	now, err := o.Clock()
-	if err != nil {
-		return Config{}, err
-	}
-	return Config{
-		Now:           now,
-		Responder:     o.OCSPResponder,
-		Signers:       signers,
-		IgnoreAIA:     o.IgnoreOCSPServiceURL,
-		MaxClockSkew:  time.Duration(o.OCSPMaxClockSkew) * time.Second,
-		MaxPeriod:     time.Duration(o.OCSPMaxPeriod) * time.Second,
-		CurrentPeriod: time.Duration(o.OCSPCurrentPeriod) * time.Second,
-		DisableHTTP:   o.DisableHTTP,
-	}, nil
 }

@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -30,6 +30,7 @@ import (
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/flight"
 )
 
 // MaxResponse is the largest response accepted (GnuPG's limit).
@@ -65,22 +66,19 @@ type Result struct {
 	Cached     bool
 }
 
-// Checker performs OCSP checks.
+// Checker performs OCSP checks. It is safe for concurrent use.
 type Checker struct {
-	cfg   Config
+	*shared
 	fetch *fetch.Fetcher
-	cache Cache
-
-	mu     sync.Mutex
-	flight map[string]*call
-	// Stats
-	Requests, CacheHits int64
 }
 
-type call struct {
-	done chan struct{}
-	res  *Result
-	err  error
+// shared is the state of a Checker and its WithProxy views.
+type shared struct {
+	cfg    Config
+	cache  Cache
+	flight flight.Group[*Result]
+
+	requests, cacheHits atomic.Int64
 }
 
 // New returns a Checker; cache may be nil.
@@ -97,7 +95,17 @@ func New(cfg Config, f *fetch.Fetcher, cache Cache) *Checker {
 	if cfg.CurrentPeriod == 0 {
 		cfg.CurrentPeriod = 3 * time.Hour
 	}
-	return &Checker{cfg: cfg, fetch: f, cache: cache, flight: map[string]*call{}}
+	return &Checker{shared: &shared{cfg: cfg, cache: cache}, fetch: f}
+}
+
+// WithProxy returns a view of c whose requests go through proxy ("" or
+// "none" for a direct connection) instead of the configured one (OPTION
+// http-proxy). It shares c's cache, statistics and requests in flight.
+func (c *Checker) WithProxy(proxy string) *Checker {
+	if c.fetch == nil {
+		return c
+	}
+	return &Checker{shared: c.shared, fetch: c.fetch.WithProxy(proxy)}
 }
 
 // ErrNoResponder means neither the certificate nor the configuration
@@ -199,30 +207,14 @@ func (c *Checker) Check(ctx context.Context, url string, cert, issuer *x509.Cert
 	if err != nil {
 		return nil, err
 	}
-	key := string(id.key())
 	if r := c.fromCache(id, issuer); r != nil {
 		return r, nil
 	}
-	c.mu.Lock()
-	if cl, ok := c.flight[key]; ok {
-		c.mu.Unlock()
-		select {
-		case <-cl.done:
-			return cl.res, cl.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	cl := &call{done: make(chan struct{})}
-	c.flight[key] = cl
-	c.Requests++
-	c.mu.Unlock()
-	cl.res, cl.err = c.query(ctx, url, id, issuer, signers)
-	c.mu.Lock()
-	delete(c.flight, key)
-	c.mu.Unlock()
-	close(cl.done)
-	return cl.res, cl.err
+	r, _, err := c.flight.Do(ctx, string(id.key()), func(func()) (*Result, error) {
+		c.requests.Add(1)
+		return c.query(ctx, url, id, issuer, signers)
+	})
+	return r, err
 }
 
 type cached struct {
@@ -253,9 +245,7 @@ func (c *Checker) fromCache(id certID, issuer *x509.Certificate) *Result {
 	if len(e.SignerDER) > 0 {
 		r.Signer, _ = x509.ParseCertificate(e.SignerDER)
 	}
-	c.mu.Lock()
-	c.CacheHits++
-	c.mu.Unlock()
+	c.cacheHits.Add(1)
 	return r
 }
 
@@ -462,7 +452,5 @@ func (c *Checker) Signers() []string { return c.cfg.Signers }
 
 // Stats returns the number of network requests and cache hits.
 func (c *Checker) Stats() (requests, cacheHits int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.Requests, c.CacheHits
+	return c.requests.Load(), c.cacheHits.Load()
 }

@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"math/big"
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
 	for _, c := range trusted {
 		store.Add(c.Cert, certstore.Trusted)
 	}
-	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, cache, store, fetch.New(fetch.Config{}), nil)
+	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, revocation.Parts{Cache: cache, Certs: store, Fetch: fetch.New(fetch.Config{})})
 	return &env{chk, cache, store}
 }
 
@@ -83,7 +84,7 @@ func TestLoadAlgorithmsAndLookup(t *testing.T) {
 		bad := ca.Issue(testpki.Template{Subject: testpki.Name("bad", "", ""), KeyType: testpki.ECDSA})
 		e := newEnv(t, ca)
 		der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour), Entries: []testpki.Entry{{Serial: bad.Cert.SerialNumber, Reason: 1}}}).Build()
-		m, err := e.chk.Load(context.Background(), bytes.NewReader(der), "mem", nil, fetch.Validators{})
+		m, err := e.chk.Load(context.Background(), nil, bytes.NewReader(der), "mem", fetch.Validators{})
 		if err != nil {
 			t.Fatalf("key type %d: %v", kt, err)
 		}
@@ -94,7 +95,7 @@ func TestLoadAlgorithmsAndLookup(t *testing.T) {
 			c    *testpki.Cert
 			want revocation.Status
 		}{{good, revocation.Valid}, {bad, revocation.Revoked}} {
-			st, err := e.chk.CertStatus(context.Background(), tc.c.Cert, false, nil)
+			st, err := e.chk.CertStatus(context.Background(), nil, tc.c.Cert)
 			if err != nil || st != tc.want {
 				t.Errorf("key type %d: %s: %v %v", kt, tc.c.Cert.Subject.CommonName, st, err)
 			}
@@ -112,7 +113,7 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 	now := time.Now()
 	revoked := []testpki.Entry{{Serial: victim.Cert.SerialNumber, Reason: 1}}
 	good := (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour), Entries: revoked}).Build()
-	if _, err := e.chk.Load(context.Background(), bytes.NewReader(good), "good", nil, fetch.Validators{}); err != nil {
+	if _, err := e.chk.Load(context.Background(), nil, bytes.NewReader(good), "good", fetch.Validators{}); err != nil {
 		t.Fatal(err)
 	}
 	crit := testpki.Extension{ID: testpki.OIDIssuingDP, Critical: true, Value: []byte{0x30, 0x00}}
@@ -139,7 +140,7 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.chk.Load(context.Background(), bytes.NewReader(tc.der), tc.name, nil, fetch.Validators{})
+			_, err := e.chk.Load(context.Background(), nil, bytes.NewReader(tc.der), tc.name, fetch.Validators{})
 			if c := gpgerr.CodeOf(err); c != tc.code {
 				t.Fatalf("code %d (%v), want %d", c, err, tc.code)
 			}
@@ -147,7 +148,7 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 			if m.Number != "05" || m.URL != "good" || m.Flags != 0 {
 				t.Fatalf("cached CRL changed: %+v", m)
 			}
-			if st, _ := e.chk.CertStatus(context.Background(), victim.Cert, false, nil); st != revocation.Revoked {
+			if st, _ := e.chk.CertStatus(context.Background(), nil, victim.Cert); st != revocation.Revoked {
 				t.Fatalf("victim now %v", st)
 			}
 		})
@@ -172,25 +173,25 @@ func TestUntrustedRootAndChain(t *testing.T) {
 	e := newEnv(t)
 	der := (&testpki.CRLSpec{Issuer: inter, NextUpdate: time.Now().Add(time.Hour)}).Build()
 	// Without a client nothing can be found.
-	if _, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", nil, fetch.Validators{}); gpgerr.CodeOf(err) != gpgerr.ErrMissingCert {
+	if _, err := e.chk.Load(context.Background(), nil, bytes.NewReader(der), "x", fetch.Validators{}); gpgerr.CodeOf(err) != gpgerr.ErrMissingCert {
 		t.Fatalf("no client: %v", err)
 	}
 	ask := &fakeAsker{certs: []*testpki.Cert{root, inter}, trusted: true}
-	m, err := e.chk.Load(context.Background(), bytes.NewReader(der), "x", ask, fetch.Validators{})
+	m, err := e.chk.Load(context.Background(), &revocation.Request{Asker: ask}, bytes.NewReader(der), "x", fetch.Validators{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.TrustFpr != root.Fingerprint() {
 		t.Fatalf("trust fpr %q, want root %s", m.TrustFpr, root.Fingerprint())
 	}
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, ask); st != revocation.Valid || ask.asked.Load() != 1 {
+	if st, _ := e.chk.CertStatus(context.Background(), &revocation.Request{Asker: ask}, leaf.Cert); st != revocation.Valid || ask.asked.Load() != 1 {
 		t.Fatalf("trusted: %v, asked %d", st, ask.asked.Load())
 	}
 	ask.trusted = false
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, ask); st != revocation.CantUse {
+	if st, _ := e.chk.CertStatus(context.Background(), &revocation.Request{Asker: ask}, leaf.Cert); st != revocation.CantUse {
 		t.Fatalf("not trusted: %v", st)
 	}
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil); st != revocation.CantUse {
+	if st, _ := e.chk.CertStatus(context.Background(), nil, leaf.Cert); st != revocation.CantUse {
 		t.Fatalf("no client: %v", st)
 	}
 }
@@ -201,21 +202,21 @@ func TestForceRefreshAndNoNextUpdate(t *testing.T) {
 	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refresh CA", "", ""), KeyType: testpki.ECDSA})
 	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
 	e := newEnv(t, ca)
-	m, err := e.chk.Load(context.Background(), bytes.NewReader((&testpki.CRLSpec{Issuer: ca}).Build()), "x", nil, fetch.Validators{})
+	m, err := e.chk.Load(context.Background(), nil, bytes.NewReader((&testpki.CRLSpec{Issuer: ca}).Build()), "x", fetch.Validators{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := m.NextUpdate.Sub(m.ThisUpdate); d != 24*time.Hour {
 		t.Errorf("no nextUpdate: valid for %v", d)
 	}
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, true, nil); st != revocation.Valid {
+	if st, _ := e.chk.CertStatus(context.Background(), &revocation.Request{ForceRefresh: true}, leaf.Cert); st != revocation.Valid {
 		t.Errorf("just refreshed, force: %v", st)
 	}
 	e.cache.Touch(mustHash(t, leaf), time.Now().Add(-31*time.Minute))
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, true, nil); st != revocation.DontKnow {
+	if st, _ := e.chk.CertStatus(context.Background(), &revocation.Request{ForceRefresh: true}, leaf.Cert); st != revocation.DontKnow {
 		t.Errorf("stale with force: %v", st)
 	}
-	if st, _ := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil); st != revocation.Valid {
+	if st, _ := e.chk.CertStatus(context.Background(), nil, leaf.Cert); st != revocation.Valid {
 		t.Errorf("stale without force: %v", st)
 	}
 }
@@ -240,7 +241,7 @@ func TestSingleFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil)
+			errs <- e.chk.Fetch(context.Background(), nil, srv.URL+"/ca.crl")
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -271,18 +272,18 @@ func TestReloadForDistributionPoints(t *testing.T) {
 	e := newEnv(t, ca)
 	// All DPs are tried in order; the first success wins.
 	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA, CRLURLs: []string{"ftp://x/y", srv.URL + "/missing.crl", srv.URL + "/ok.crl"}})
-	if err := e.chk.ReloadFor(context.Background(), leaf.Cert, nil); err != nil {
+	if st, err := e.chk.CheckCert(context.Background(), nil, leaf.Cert); err != nil || st != revocation.Valid {
 		t.Fatal(err)
 	}
 	// Only failing DPs: the last error (404 → No data).
 	e2 := newEnv(t, ca)
 	leaf2 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf2", "", ""), KeyType: testpki.ECDSA, CRLURLs: []string{srv.URL + "/missing.crl"}})
-	if err := e2.chk.ReloadFor(context.Background(), leaf2.Cert, nil); gpgerr.CodeOf(err) != gpgerr.ErrNoData {
+	if _, err := e2.chk.CheckCert(context.Background(), nil, leaf2.Cert); gpgerr.CodeOf(err) != gpgerr.ErrNoData {
 		t.Fatalf("404: %v", err)
 	}
 	leaf3 := ca.Issue(testpki.Template{Subject: testpki.Name("leaf3", "", ""), KeyType: testpki.ECDSA})
 	// No DP and no LDAP server: Configuration error, as GnuPG.
-	if err := e2.chk.ReloadFor(context.Background(), leaf3.Cert, nil); !errors.Is(err, gpgerr.ErrConfiguration) {
+	if _, err := e2.chk.CheckCert(context.Background(), nil, leaf3.Cert); !errors.Is(err, gpgerr.ErrConfiguration) {
 		t.Fatalf("no DP: %v", err)
 	}
 }
@@ -304,8 +305,8 @@ func BenchmarkLoad1M(b *testing.B) {
 		}
 		store := certstore.New()
 		store.Add(ca.Cert, certstore.Trusted)
-		chk := revocation.New(revocation.Config{}, cache, store, nil, nil)
-		if _, err := chk.Load(context.Background(), bytes.NewReader(der), "mem", nil, fetch.Validators{}); err != nil {
+		chk := revocation.New(revocation.Config{}, revocation.Parts{Cache: cache, Certs: store})
+		if _, err := chk.Load(context.Background(), nil, bytes.NewReader(der), "mem", fetch.Validators{}); err != nil {
 			b.Fatal(err)
 		}
 		cache.Close()
@@ -330,12 +331,12 @@ func TestConditionalRefresh(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEnv(t, ca)
-	if err := e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil); err != nil {
+	if err := e.chk.Fetch(context.Background(), nil, srv.URL+"/ca.crl"); err != nil {
 		t.Fatal(err)
 	}
 	hash := mustHash(t, ca.Issue(testpki.Template{Subject: testpki.Name("x", "", ""), KeyType: testpki.ECDSA}))
 	e.cache.Touch(hash, time.Now().Add(-time.Hour))
-	if err := e.chk.FetchAndLoad(context.Background(), srv.URL+"/ca.crl", nil); err != nil {
+	if err := e.chk.Fetch(context.Background(), nil, srv.URL+"/ca.crl"); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := e.cache.Get(hash)
@@ -369,7 +370,7 @@ func TestLookupsDuringLoad(t *testing.T) {
 	b := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Quiet CA", "", ""), KeyType: testpki.ECDSA})
 	leaf := b.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
 	e := newEnv(t, a, b)
-	if _, err := e.chk.Load(context.Background(), bytes.NewReader((&testpki.CRLSpec{Issuer: b, NextUpdate: time.Now().Add(time.Hour)}).Build()), "b", nil, fetch.Validators{}); err != nil {
+	if _, err := e.chk.Load(context.Background(), nil, bytes.NewReader((&testpki.CRLSpec{Issuer: b, NextUpdate: time.Now().Add(time.Hour)}).Build()), "b", fetch.Validators{}); err != nil {
 		t.Fatal(err)
 	}
 	big := (&testpki.CRLSpec{Issuer: a, NextUpdate: time.Now().Add(time.Hour), Count: 900, Gen: func(i int) testpki.Entry {
@@ -377,7 +378,7 @@ func TestLookupsDuringLoad(t *testing.T) {
 	}}).Build()
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.chk.Load(context.Background(), &slowReader{data: big, step: 256}, "a", nil, fetch.Validators{})
+		_, err := e.chk.Load(context.Background(), nil, &slowReader{data: big, step: 256}, "a", fetch.Validators{})
 		done <- err
 	}()
 	lookups := 0
@@ -394,7 +395,7 @@ func TestLookupsDuringLoad(t *testing.T) {
 		default:
 		}
 		start := time.Now()
-		st, err := e.chk.CertStatus(context.Background(), leaf.Cert, false, nil)
+		st, err := e.chk.CertStatus(context.Background(), nil, leaf.Cert)
 		if err != nil || st != revocation.Valid {
 			t.Fatalf("lookup during load: %v %v", st, err)
 		}
@@ -405,3 +406,5 @@ func TestLookupsDuringLoad(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func (a *fakeAsker) SendTarget(context.Context) (*x509.Certificate, error) { return nil, nil }

@@ -9,6 +9,7 @@ import (
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
+	"github.com/dirmngr/dirmngr/services"
 )
 
 // The help texts: the first line of each is the synopsis GnuPG's dirmngr
@@ -41,41 +42,50 @@ const (
 // commands returns the command table in GnuPG's registration order (which
 // is also the HELP order).
 func (s *Server) commands() []assuan.Command {
-	ni := s.notImplemented
+	ni := s.handle(s.notImplemented)
 	cmds := []assuan.Command{
 		{Name: "DNS_CERT", Help: helpDNSCert, Handler: ni},
 		{Name: "WKD_GET", Help: helpWKDGet, Handler: ni},
-		{Name: "LDAPSERVER", Help: helpLDAPServer, Handler: s.cmdLDAPServer, NoLogArgs: true}, // carries passwords
-		{Name: "ISVALID", Help: helpISValid, Handler: s.cmdISValid},
-		{Name: "CHECKCRL", Help: helpCheckCRL, Handler: s.cmdCheckCRL},
-		{Name: "CHECKOCSP", Help: helpCheckOCSP, Handler: s.cmdCheckOCSP},
-		{Name: "LOOKUP", Help: helpLookup, Handler: s.cmdLookup},
-		{Name: "LOADCRL", Help: helpLoadCRL, Handler: s.cmdLoadCRL},
-		{Name: "LISTCRLS", Help: helpListCRLs, Handler: s.cmdListCRLs},
-		{Name: "CACHECERT", Help: helpCacheCert, Handler: s.cmdCacheCert},
-		{Name: "VALIDATE", Help: helpValidate, Handler: s.cmdValidate},
+		{Name: "LDAPSERVER", Help: helpLDAPServer, Handler: s.handle(s.cmdLDAPServer), NoLogArgs: true}, // carries passwords
+		{Name: "ISVALID", Help: helpISValid, Handler: s.handle(s.cmdISValid)},
+		{Name: "CHECKCRL", Help: helpCheckCRL, Handler: s.handle(s.cmdCheckCRL)},
+		{Name: "CHECKOCSP", Help: helpCheckOCSP, Handler: s.handle(s.cmdCheckOCSP)},
+		{Name: "LOOKUP", Help: helpLookup, Handler: s.handle(s.cmdLookup)},
+		{Name: "LOADCRL", Help: helpLoadCRL, Handler: s.handle(s.cmdLoadCRL)},
+		{Name: "LISTCRLS", Help: helpListCRLs, Handler: s.handle(s.cmdListCRLs)},
+		{Name: "CACHECERT", Help: helpCacheCert, Handler: s.handle(s.cmdCacheCert)},
+		{Name: "VALIDATE", Help: helpValidate, Handler: s.handle(s.cmdValidate)},
 		{Name: "KEYSERVER", Help: helpKeyserver, Handler: ni},
 		{Name: "KS_SEARCH", Help: helpKSSearch, Handler: ni},
 		{Name: "KS_GET", Help: helpKSGet, Handler: ni},
 		{Name: "KS_FETCH", Help: helpKSFetch, Handler: ni},
 		{Name: "KS_PUT", Help: helpKSPut, Handler: ni},
-		{Name: "GETINFO", Help: helpGetInfo, Handler: s.cmdGetInfo},
+		{Name: "GETINFO", Help: helpGetInfo, Handler: s.handle(s.cmdGetInfo)},
 		{Name: "LOADSWDB", Help: helpLoadSWDB, Handler: ni},
-		{Name: "KILLDIRMNGR", Help: helpKill, Handler: s.cmdKill},
-		{Name: "RELOADDIRMNGR", Help: helpReload, Handler: s.cmdReload},
-		{Name: "FLUSHCRLS", Help: helpFlushCRLs, Handler: s.cmdFlushCRLs},
-	}
-	for i := range cmds {
-		cmds[i].Handler = s.counted(cmds[i].Handler)
+		{Name: "KILLDIRMNGR", Help: helpKill, Handler: s.handle(s.cmdKill)},
+		{Name: "RELOADDIRMNGR", Help: helpReload, Handler: s.handle(s.cmdReload)},
+		{Name: "FLUSHCRLS", Help: helpFlushCRLs, Handler: s.handle(s.cmdFlushCRLs)},
 	}
 	return cmds
 }
 
-// counted wraps a handler to maintain the request and error counters.
-func (s *Server) counted(h assuan.HandlerFunc) assuan.HandlerFunc {
+// cmd is one command being handled: its session and the services in
+// effect when it arrived, used throughout.
+type cmd struct {
+	as  *assuan.Session
+	st  *session
+	set *services.Set
+}
+
+// handler handles one command.
+type handler func(c *cmd, args string) error
+
+// handle adapts a handler: it takes the current services for the whole
+// command and maintains the request and error counters.
+func (s *Server) handle(h handler) assuan.HandlerFunc {
 	return func(as *assuan.Session, args string) error {
 		s.stats.requests.Add(1)
-		err := h(as, args)
+		err := h(&cmd{as: as, st: state(as), set: s.sets.Current()}, args)
 		if err != nil {
 			s.stats.errors.Add(1)
 		}
@@ -83,7 +93,7 @@ func (s *Server) counted(h assuan.HandlerFunc) assuan.HandlerFunc {
 	}
 }
 
-func (s *Server) notImplemented(*assuan.Session, string) error { return gpgerr.ErrNotImplemented }
+func (s *Server) notImplemented(*cmd, string) error { return gpgerr.ErrNotImplemented }
 
 // option handles OPTION name=value after libassuan's pre-parsing.
 func (s *Server) option(as *assuan.Session, name, value string) error {
@@ -129,7 +139,8 @@ func (s *Server) reset(as *assuan.Session) error {
 	return nil
 }
 
-func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
+func (s *Server) cmdGetInfo(c *cmd, args string) error {
+	as := c.as
 	switch args {
 	case "version":
 		return as.Data([]byte(Version))
@@ -150,13 +161,9 @@ func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
 		st := s.Stats()
 		out := fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\n",
 			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors)
-		if c := s.chk.Load(); c != nil {
-			out += fmt.Sprintf("crls_cached %d\n", len(c.Cache().List()))
-		}
-		if oc := s.ocsp.Load(); oc != nil {
-			req, hits := oc.Stats()
-			out += fmt.Sprintf("ocsp_requests %d\nocsp_cache_hits %d\n", req, hits)
-		}
+		out += fmt.Sprintf("crls_cached %d\n", len(c.set.Cache.List()))
+		req, hits := c.set.OCSP.Stats()
+		out += fmt.Sprintf("ocsp_requests %d\nocsp_cache_hits %d\n", req, hits)
 		return as.Data([]byte(out))
 	}
 	if rest, ok := strings.CutPrefix(args, "getenv"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
@@ -173,7 +180,8 @@ func (s *Server) cmdGetInfo(as *assuan.Session, args string) error {
 	return gpgerr.NewError(gpgerr.ErrAssParameter, "unknown value for WHAT")
 }
 
-func (s *Server) cmdKill(as *assuan.Session, _ string) error {
+func (s *Server) cmdKill(c *cmd, _ string) error {
+	as := c.as
 	if !allowedControl(as) {
 		return gpgerr.ErrForbidden
 	}
@@ -185,8 +193,8 @@ func (s *Server) cmdKill(as *assuan.Session, _ string) error {
 	return nil
 }
 
-func (s *Server) cmdReload(as *assuan.Session, _ string) error {
-	if !allowedControl(as) {
+func (s *Server) cmdReload(c *cmd, _ string) error {
+	if !allowedControl(c.as) {
 		return gpgerr.ErrForbidden
 	}
 	if s.ctl == nil {
@@ -198,8 +206,8 @@ func (s *Server) cmdReload(as *assuan.Session, _ string) error {
 	return nil
 }
 
-func (s *Server) cmdLDAPServer(as *assuan.Session, args string) error {
-	st := state(as)
+func (s *Server) cmdLDAPServer(c *cmd, args string) error {
+	as, st := c.as, c.st
 	clear := hasOption(args, "--clear")
 	line := strings.TrimLeft(skipOptions(args), " \t")
 	if clear {
@@ -209,7 +217,7 @@ func (s *Server) cmdLDAPServer(as *assuan.Session, args string) error {
 		}
 	}
 	if line == "" {
-		for _, srv := range s.ldapServers(st) {
+		for _, srv := range s.ldapServers(c) {
 			if err := as.Status("LDAPSERVER", srv.Listing()); err != nil {
 				return err
 			}
@@ -232,9 +240,9 @@ func (s *Server) cmdLDAPServer(as *assuan.Session, args string) error {
 }
 
 // ldapServers returns the session's servers followed by the configured ones.
-func (s *Server) ldapServers(st *session) []*ldap.Server {
-	list := append([]*ldap.Server(nil), st.ldapServers...)
-	for _, spec := range s.Options().LDAPServer {
+func (s *Server) ldapServers(c *cmd) []*ldap.Server {
+	list := append([]*ldap.Server(nil), c.st.ldapServers...)
+	for _, spec := range c.set.Opts.LDAPServer {
 		srv, err := ldap.ParseServerSpec(strings.TrimPrefix(spec, "ldap:"))
 		if err != nil {
 			s.log.Warn("ignoring invalid --ldapserver", "err", err)

@@ -1,8 +1,11 @@
 // Package server implements dirmngr's Assuan commands on top of the assuan
 // package: the per-session state (OPTION values, LDAPSERVER entries), the
 // information and control commands (GETINFO, KILLDIRMNGR, RELOADDIRMNGR)
-// and, through the CRL/OCSP machinery, the certificate checks. A Server is
-// shared by all sessions; the daemon package owns sockets and processes.
+// and the certificate commands. Handlers parse arguments, call the
+// services of the configuration in effect (package services; one Set for
+// a whole command) and map results to gpg-error codes; the CRL check
+// itself is package revocation's. A Server is shared by all sessions;
+// package lifecycle owns sockets and processes.
 package server
 
 import (
@@ -17,8 +20,7 @@ import (
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
-	"github.com/dirmngr/dirmngr/ocsp"
-	"github.com/dirmngr/dirmngr/revocation"
+	"github.com/dirmngr/dirmngr/services"
 )
 
 // Version is the dirmngr version reported by GETINFO version and the
@@ -42,50 +44,58 @@ type Env struct {
 	SocketPath string
 }
 
+// Sets gives the services in effect (services.Live implements it).
+type Sets interface {
+	Current() *services.Set
+}
+
 // Server holds what all sessions share.
 type Server struct {
-	opts    atomic.Pointer[config.Options]
+	sets    Sets
 	env     Env
 	log     *slog.Logger
 	ctl     Control
-	asrv    *assuan.Server
 	started time.Time
 	stats   counters
-	chk     atomic.Pointer[revocation.Checker]
-	ocsp    atomic.Pointer[ocsp.Checker]
+	gen     atomic.Pointer[generation]
 }
 
-// New returns a Server using opts until SetOptions replaces them.
-func New(opts *config.Options, env Env, ctl Control, log *slog.Logger) *Server {
+// generation is the Assuan service for one Set: new sessions use the
+// current one (its idle timeout), running sessions keep theirs.
+type generation struct {
+	set  *services.Set
+	asrv *assuan.Server
+}
+
+// New returns a Server for the services sets provides; ctl (may be nil)
+// carries out KILLDIRMNGR and RELOADDIRMNGR.
+func New(env Env, sets Sets, ctl Control, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{env: env, log: log, ctl: ctl, started: time.Now()}
-	s.opts.Store(opts)
-	cfg := env.ConfigFile
+	return &Server{sets: sets, env: env, log: log, ctl: ctl, started: time.Now()}
+}
+
+// assuanFor returns the Assuan service for set.
+func (s *Server) assuanFor(set *services.Set) *assuan.Server {
+	if g := s.gen.Load(); g != nil && g.set == set {
+		return g.asrv
+	}
+	cfg := s.env.ConfigFile
 	if cfg == "" {
 		cfg = "[none]"
 	}
-	s.asrv = &assuan.Server{
-		Hello:       []string{"Home: " + env.Homedir, "Config: " + cfg, "Dirmngr " + Version + " at your service"},
+	asrv := &assuan.Server{
+		Hello:       []string{"Home: " + s.env.Homedir, "Config: " + cfg, "Dirmngr " + Version + " at your service"},
 		Commands:    s.commands(),
 		ErrorSource: gpgerr.SourceDirmngr,
 		Option:      s.option,
 		Reset:       s.reset,
-		IdleTimeout: config.Seconds(opts.IdleTimeout),
-		Logger:      log,
+		IdleTimeout: config.Seconds(set.Opts.IdleTimeout),
+		Logger:      s.log,
 	}
-	return s
-}
-
-// Options returns the options currently in effect.
-func (s *Server) Options() *config.Options { return s.opts.Load() }
-
-// SetOptions installs a new options snapshot (after a reload); sessions
-// use it from their next command on.
-func (s *Server) SetOptions(o *config.Options) {
-	s.opts.Store(o)
-	s.asrv.IdleTimeout = config.Seconds(o.IdleTimeout)
+	s.gen.Store(&generation{set, asrv})
+	return asrv
 }
 
 // SocketPath returns the socket name reported by GETINFO socket_name.
@@ -98,7 +108,7 @@ func (s *Server) ServeConn(ctx context.Context, conn io.ReadWriter, id uint64, p
 	s.stats.sessionsTotal.Add(1)
 	s.stats.sessionsActive.Add(1)
 	defer s.stats.sessionsActive.Add(-1)
-	return s.asrv.ServeConn(ctx, conn, sess)
+	return s.assuanFor(s.sets.Current()).ServeConn(ctx, conn, sess)
 }
 
 // session is the per-connection state.

@@ -19,6 +19,7 @@ import (
 	"github.com/dirmngr/dirmngr/logging"
 	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/server"
+	"github.com/dirmngr/dirmngr/services"
 )
 
 // runOneShot implements --list-crls, --load-crl, --fetch-crl and --flush.
@@ -34,7 +35,7 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		fmt.Fprintf(errOut, "dirmngr: --%s needs at least one %s\n", command, map[string]string{"load-crl": "file name", "fetch-crl": "URL"}[command])
 		return cli.ExitError{Code: 2}
 	}
-	chk, err := revocation.Open(o, loaded.Dirs, false, log)
+	live, err := services.Open(loaded, false, log)
 	if errors.Is(err, crlcache.ErrLocked) {
 		return viaDaemon(command, loaded, operands, out, errOut)
 	}
@@ -42,30 +43,32 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
 		return cli.ExitError{Code: 2}
 	}
-	defer chk.Close()
+	defer live.Close()
+	set := live.Current()
 	ctx := context.Background()
+	req := &revocation.Request{}
 	if cli.IsTerminal(errOut) && !o.Quiet {
 		// A progress line for long loads on a terminal.
-		ctx = revocation.WithProgress(ctx, func(n int64) {
+		req.Progress = func(n int64) {
 			fmt.Fprintf(errOut, "\rdirmngr: %d entries read ...", n)
-		})
+		}
 		defer fmt.Fprint(errOut, "\r\033[K")
 	}
 	failed := false
 	switch command {
 	case "list-crls":
-		if err := server.WriteCRLList(out, chk.Cache()); err != nil {
+		if err := server.WriteCRLList(out, set.Cache); err != nil {
 			fmt.Fprintf(errOut, "dirmngr: listing the CRL cache failed: %v\n", err)
 			return cli.ExitError{Code: 2}
 		}
 	case "flush":
-		if err := chk.Cache().Flush(); err != nil {
+		if err := set.Cache.Flush(); err != nil {
 			fmt.Fprintf(errOut, "dirmngr: flushing the CRL cache failed: %v\n", err)
 			return cli.ExitError{Code: 2}
 		}
 	case "load-crl":
 		for _, name := range operands {
-			if _, err := chk.LoadFile(ctx, name, nil); err != nil {
+			if _, err := set.CRL.LoadFile(ctx, req, name); err != nil {
 				fmt.Fprintf(errOut, "dirmngr: processing CRL from '%s' failed: %s\n", name, errText(err))
 				failed = true
 			} else if o.Verbose > 0 {
@@ -74,7 +77,7 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		}
 	case "fetch-crl":
 		for _, u := range operands {
-			if err := chk.FetchAndLoad(ctx, u, nil); err != nil {
+			if err := set.CRL.Fetch(ctx, req, u); err != nil {
 				fmt.Fprintf(errOut, "dirmngr: fetching CRL from '%s' failed: %s\n", u, errText(err))
 				failed = true
 			} else if o.Verbose > 0 {

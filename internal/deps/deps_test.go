@@ -24,15 +24,15 @@ var rules = []struct {
 }{
 	{pkg: "gpgerr", forbidden: []string{"*"}},
 	{pkg: "assuan", forbidden: []string{"*"}, allowed: []string{"gpgerr"}},
-	{pkg: "crlcache", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "cli"}},
-	{pkg: "certstore", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "crlcache", "cli"}},
-	{pkg: "crl", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "crlcache", "cli"}},
+	{pkg: "crlcache", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "services", "cli"}},
+	{pkg: "certstore", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "crlcache", "services", "cli"}},
+	{pkg: "crl", forbidden: []string{"assuan", "server", "lifecycle", "fetch", "ocsp", "ldap", "revocation", "crlcache", "services", "cli"}},
 	{pkg: "certid", forbidden: []string{"*"}, allowed: []string{}},
-	{pkg: "fetch", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "crlcache", "certstore", "ocsp", "ldap", "cli"}},
-	{pkg: "ldap", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "crlcache", "ocsp", "cli"}},
-	{pkg: "ocsp", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "ldap", "cli"}},
-	{pkg: "revocation", forbidden: []string{"assuan", "server", "lifecycle", "cli"}},
-	{pkg: "fetchcrl", forbidden: []string{"server", "lifecycle", "revocation", "crlcache", "ocsp", "ldap", "cli"}},
+	{pkg: "fetch", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "crlcache", "certstore", "ocsp", "ldap", "services", "cli"}},
+	{pkg: "ldap", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "crlcache", "ocsp", "services", "cli"}},
+	{pkg: "ocsp", forbidden: []string{"assuan", "server", "lifecycle", "revocation", "ldap", "services", "cli"}},
+	{pkg: "revocation", forbidden: []string{"assuan", "server", "lifecycle", "services", "cli"}},
+	{pkg: "fetchcrl", forbidden: []string{"server", "lifecycle", "revocation", "crlcache", "ocsp", "ldap", "services", "cli"}},
 }
 
 // wireUsers are the only packages (with their subpackages) that may import
