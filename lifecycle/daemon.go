@@ -43,7 +43,7 @@ type Daemon struct {
 	live   *services.Live
 	reload sync.Mutex // one Reload at a time (SIGHUP, RELOADDIRMNGR)
 
-	sigs   chan os.Signal // signals Serve handles; caught from Prepare on
+	sigs chan os.Signal // signals Serve handles; caught from Prepare on
 
 	// Notify sends a systemd notification (nil outside --supervised).
 	Notify func(state string)
