@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +30,25 @@ type env struct {
 	chk   *revocation.Checker
 	cache *crlcache.Cache
 	certs *certstore.Store
+	log   *logBuffer
+}
+
+// logBuffer collects the checker's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
@@ -41,8 +62,10 @@ func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
 	for _, c := range trusted {
 		store.Add(c.Cert, certstore.Trusted)
 	}
-	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, revocation.Parts{Cache: cache, Certs: store, Fetch: fetch.New(fetch.Config{})})
-	return &env{chk, cache, store}
+	lb := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, revocation.Parts{Cache: cache, Certs: store, Fetch: fetch.New(fetch.Config{}), Log: log})
+	return &env{chk, cache, store, lb}
 }
 
 // fakeAsker answers inquiries from a certificate list and a trust flag,
@@ -104,7 +127,7 @@ func TestLoadAlgorithmsAndLookup(t *testing.T) {
 }
 
 // TestRefusalsKeepCachedCRL: every rejected CRL leaves the cached one
-// answering as before.
+// answering as before, and is logged with its source and the reason.
 func TestRefusalsKeepCachedCRL(t *testing.T) {
 	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refusal CA", "", ""), KeyType: testpki.ECDSA})
 	other := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Refusal CA", "", ""), KeyType: testpki.ECDSA})
@@ -143,6 +166,15 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 			_, err := e.chk.Load(context.Background(), nil, bytes.NewReader(tc.der), tc.name, fetch.Validators{})
 			if c := gpgerr.CodeOf(err); c != tc.code {
 				t.Fatalf("code %d (%v), want %d", c, err, tc.code)
+			}
+			logged := false
+			for _, l := range strings.Split(e.log.String(), "\n") {
+				if strings.Contains(l, `msg="crl_parse_insert failed" source=`+tc.name+" ") && strings.Contains(l, `code="`+tc.code.Error()+`"`) {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Fatalf("rejection not logged with source and reason:\n%s", e.log)
 			}
 			m, _ := e.cache.Get(mustHash(t, victim))
 			if m.Number != "05" || m.URL != "good" || m.Flags != 0 {
@@ -408,3 +440,67 @@ func TestLookupsDuringLoad(t *testing.T) {
 }
 
 func (a *fakeAsker) SendTarget(context.Context) (*x509.Certificate, error) { return nil, nil }
+
+// stalledAsker never answers (a client that stops responding to INQUIRE)
+// until released.
+type stalledAsker struct {
+	entered chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (a *stalledAsker) stall() {
+	a.once.Do(func() { close(a.entered) })
+	<-a.release
+}
+
+func (a *stalledAsker) SendTarget(context.Context) (*x509.Certificate, error) {
+	a.stall()
+	return nil, nil
+}
+func (a *stalledAsker) SendCert(context.Context, string) ([]byte, error) { a.stall(); return nil, nil }
+func (a *stalledAsker) SendCertSKI(context.Context, []byte, string) ([]byte, error) {
+	a.stall()
+	return nil, nil
+}
+func (a *stalledAsker) IsTrusted(context.Context, string) bool { a.stall(); return false }
+
+// TestStalledLeaderReleasesFollowers: client A leads the download of a CRL
+// whose issuer only the clients can supply, and never answers its
+// SENDCERT_SKI; client B, fetching the same URL meanwhile, is not held: it
+// does its own work with its own client and gets its answer.
+func TestStalledLeaderReleasesFollowers(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Stall CA", "", ""), KeyType: testpki.ECDSA})
+	leaf := ca.Issue(testpki.Template{Subject: testpki.Name("leaf", "", ""), KeyType: testpki.ECDSA})
+	der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: time.Now().Add(time.Hour)}).Build()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(der) }))
+	defer srv.Close()
+	e := newEnv(t) // the CA is in no store: the clients must send it
+	a := &stalledAsker{entered: make(chan struct{}), release: make(chan struct{})}
+	aDone := make(chan error, 1)
+	go func() { aDone <- e.chk.Fetch(context.Background(), &revocation.Request{Asker: a}, srv.URL+"/ca.crl") }()
+	select {
+	case <-a.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("client A was never asked")
+	}
+	b := &fakeAsker{certs: []*testpki.Cert{ca}, trusted: true}
+	bDone := make(chan error, 1)
+	go func() { bDone <- e.chk.Fetch(context.Background(), &revocation.Request{Asker: b}, srv.URL+"/ca.crl") }()
+	select {
+	case err := <-bDone:
+		if err != nil {
+			t.Fatalf("client B: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("client B is held by client A's stalled inquiry")
+	}
+	if st, err := e.chk.CertStatus(context.Background(), &revocation.Request{Asker: b}, leaf.Cert); err != nil || st != revocation.Valid {
+		t.Fatalf("after B's load: %v %v", st, err)
+	}
+	// Released, A finds the CA that B's client sent.
+	close(a.release)
+	if err := <-aDone; err != nil {
+		t.Fatalf("client A: %v", err)
+	}
+}
