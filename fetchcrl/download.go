@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -128,13 +130,43 @@ type statusError struct{ status string }
 
 func (e *statusError) Error() string { return e.status }
 
-// downloadError shortens a fetch error to what fetch-crl prints.
-func downloadError(err error) error {
+// downloadError shortens a fetch error of URL u to what fetch-crl (LWP)
+// prints: the status line, "Can't connect to host:port (cause)", or
+// "timed out after Ns".
+func (t *taRun) downloadError(u string, err error) error {
 	var se *fetch.StatusError
 	if errors.As(err, &se) {
 		return &statusError{se.Status}
 	}
+	var te *fetch.TransportError
+	if errors.As(err, &te) {
+		cause := te.Cause
+		if te.Code == gpgerr.ErrNoName {
+			cause = "Name or service not known" // getaddrinfo's words, as LWP prints them
+		}
+		switch {
+		case te.Connect:
+			return fmt.Errorf("Can't connect to %s (%s)", hostPort(u), cause)
+		case te.Code == gpgerr.ErrTimeout:
+			return fmt.Errorf("timed out after %ds", t.set.HTTPTimeout)
+		}
+		return errors.New(cause)
+	}
 	return errors.New(shortNetError(err))
+}
+
+// hostPort is the host:port LWP names for u (the scheme's default port
+// when the URL has none).
+func hostPort(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	if pu.Port() != "" {
+		return pu.Host
+	}
+	port := map[string]string{"http": "80", "https": "443", "ftp": "21"}[strings.ToLower(pu.Scheme)]
+	return net.JoinHostPort(pu.Hostname(), port)
 }
 
 // get retrieves an http(s) or ftp URL, conditionally when the state has
@@ -144,7 +176,7 @@ func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
 	if strings.HasPrefix(strings.ToLower(u), "ftp:") {
 		b, err := f.GetFTP(ctx, u)
 		if err != nil {
-			return fetched{}, downloadError(err)
+			return fetched{}, t.downloadError(u, err)
 		}
 		now := t.r.Now().Unix()
 		return fetched{raw: b, source: u, lastMod: now, freshUntil: now}, nil
@@ -162,7 +194,7 @@ func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
 	}
 	resp, err := f.GetWithHeaders(ctx, u, prev, hdr)
 	if err != nil {
-		return fetched{}, downloadError(err)
+		return fetched{}, t.downloadError(u, err)
 	}
 	defer resp.Body.Close()
 	now := t.r.Now()
