@@ -4,6 +4,12 @@
 // downloads CRLs with the project's bounded HTTP fetcher, verifies them
 // with the project's CRL engine (package crl) and writes the same output
 // files (OpenSSL hash names, PEM, DER, NSS).
+//
+// The configuration is parsed once into Settings (settings.go, config.go);
+// one run (run.go) reads each anchor's state (state.go), downloads
+// (download.go), parses and verifies each CRL once against crl.Policy, the
+// time and rollback policy it shares with dirmngr (verify.go), writes the
+// outputs (write.go) and optionally feeds a running dirmngr (dirmngr.go).
 package fetchcrl
 
 import (
