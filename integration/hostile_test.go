@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// procStatus returns a field of /proc/<pid>/status in bytes (VmHWM, VmRSS).
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s for pid %d", field, pid)
+	return 0
+}
+
+// hostileCRLServer serves bodies that cost a careless fetcher memory:
+// a gzip bomb (256 MiB of zeros in ~256 KB, sent with Content-Encoding
+// gzip whether asked or not), an endless text body, and an endless PEM
+// block of blanks. The endless bodies stop when the client goes away.
+func hostileCRLServer(t *testing.T) string {
+	t.Helper()
+	// 256 gzip members of 1 MiB of zeros each (a multi-member stream
+	// inflates to their concatenation).
+	var member, bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
+	zw.Write(make([]byte, 1<<20))
+	zw.Close()
+	for range 256 {
+		bomb.Write(member.Bytes())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endless := func(w http.ResponseWriter, r *http.Request, head, chunk string) {
+		w.Write([]byte(head))
+		buf := []byte(strings.Repeat(chunk, 64<<10/len(chunk)))
+		for i := 0; i < 20_000; i++ { // at most ~1.3 GB, bounded
+			if _, err := w.Write(buf); err != nil || r.Context().Err() != nil {
+				return
+			}
+		}
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bomb.crl":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(bomb.Bytes())
+		case "/endless-text.crl":
+			endless(w, r, "", "this is not a CRL\n")
+		case "/endless-pem.crl":
+			endless(w, r, "-----BEGIN X509 CRL-----\n", "  \r\n")
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// TestHostileBodiesMemory (issue 13 item 1): hostile distribution points
+// and LOADCRL of /dev/urandom raise the daemon's peak resident size
+// (VmHWM, reset before the fetches) by less than 64 MB, the resident size
+// afterwards is back near where it was, and each load fails cleanly.
+// Before, the gzip bomb alone cost about 1.2 GB.
+func TestHostileBodiesMemory(t *testing.T) {
+	ours := bin(t, "dirmngr")
+	base := hostileCRLServer(t)
+	home := newHome(t)
+	pid := startDaemon(t, ours, home)
+	gca(t, home, "GETINFO version", "LISTCRLS") // warm up
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		t.Fatalf("resetting VmHWM: %v", err)
+	}
+	rss0 := procStatus(t, pid, "VmRSS")
+	hwm0 := procStatus(t, pid, "VmHWM")
+	start := time.Now()
+	out := normalize(gca(t, home,
+		"LOADCRL --url "+base+"/bomb.crl",
+		"LOADCRL --url "+base+"/endless-text.crl",
+		"LOADCRL --url "+base+"/endless-pem.crl",
+		"LOADCRL /dev/urandom",
+		"LOADCRL /dev/zero",
+	))
+	took := time.Since(start)
+	hwm := procStatus(t, pid, "VmHWM")
+	rss := procStatus(t, pid, "VmRSS")
+	t.Logf("VmHWM %d → %d kB (+%d kB), VmRSS %d → %d kB, %s", hwm0>>10, hwm>>10, (hwm-hwm0)>>10, rss0>>10, rss>>10, took.Round(time.Millisecond))
+	if n := strings.Count(out, "ERR 167772294 BER error"); n != 5 {
+		t.Errorf("want 5 BER errors, got\n%s", out)
+	}
+	if hwm-hwm0 > 64<<20 {
+		t.Errorf("peak resident size grew by %d MB (limit 64 MB)", (hwm-hwm0)>>20)
+	}
+	if rss-rss0 > 32<<20 {
+		t.Errorf("resident size stayed %d MB above its start", (rss-rss0)>>20)
+	}
+}
+
+// TestRequestTimeoutOption (issue 13 item 10): a distribution point that
+// accepts the connection and never answers holds a request only for
+// request-timeout seconds (here 1, from dirmngr.conf), then the command
+// fails with Timeout and the next one is served.
+func TestRequestTimeoutOption(t *testing.T) {
+	ours := bin(t, "dirmngr")
+	release := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})}
+	go hs.Serve(ln)
+	defer hs.Close()
+	defer close(release)
+	home := newHome(t)
+	os.WriteFile(home+"/dirmngr.conf", []byte("request-timeout 1\n"), 0o600)
+	startDaemon(t, ours, home)
+	out := normalize(gca(t, home, "LOADCRL --url http://"+ln.Addr().String()+"/hung.crl", "GETINFO version"))
+	if !strings.Contains(out, "ERR 167772222 Timeout <Dirmngr>\n") || !strings.Contains(out, "D 2.2.40\nOK\n") {
+		t.Fatalf("hung distribution point:\n%s", out)
+	}
+}
