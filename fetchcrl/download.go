@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -96,7 +95,7 @@ func (t *taRun) readFileURL(u string) (fetched, error) {
 	if err != nil {
 		return fetched{}, fmt.Errorf("Cannot read %s: %w", p, err)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxCRLBytes))
+	b, err := readCRLBody(f, maxCRLBytes)
 	if err != nil {
 		return fetched{}, fmt.Errorf("Cannot read %s: %w", p, err)
 	}
@@ -212,7 +211,7 @@ func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
 		}
 		return got, nil
 	}
-	if got.raw, err = io.ReadAll(resp.Body); err != nil {
+	if got.raw, err = readCRLBody(resp.Body, maxCRLBytes); err != nil {
 		return fetched{}, errors.New(shortNetError(err))
 	}
 	return got, nil

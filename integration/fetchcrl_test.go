@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,7 @@ type fcResult struct {
 	lines  []string
 	files  map[string][]byte
 	states map[string]map[string]string
+	maxRSS int64 // peak resident size of the run, bytes
 }
 
 // runFC runs a fetch-crl program on the lab with its own output and state
@@ -132,6 +134,9 @@ func (l *fcLab) runFC(t *testing.T, prog, tag string, extra ...string) fcResult 
 	cmd.Stderr = &stdout
 	err := cmd.Run()
 	res := fcResult{files: map[string][]byte{}, states: map[string]map[string]string{}}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSS = ru.Maxrss << 10
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.code = ee.ExitCode()
 	} else if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 // procStatus returns a field of /proc/<pid>/status in bytes (VmHWM, VmRSS).
@@ -144,5 +146,33 @@ func TestRequestTimeoutOption(t *testing.T) {
 	out := normalize(gca(t, home, "LOADCRL --url http://"+ln.Addr().String()+"/hung.crl", "GETINFO version"))
 	if !strings.Contains(out, "ERR 167772222 Timeout <Dirmngr>\n") || !strings.Contains(out, "D 2.2.40\nOK\n") {
 		t.Fatalf("hung distribution point:\n%s", out)
+	}
+}
+
+// TestFetchCRLHostileBodies (issue 13 item 1, fetch-crl): distribution
+// points answering with a gzip bomb, an endless text body or an endless
+// PEM block of blanks cost fetch-crl less than 64 MB over a normal run's
+// peak resident size, and each is reported as a failed CRL.
+func TestFetchCRLHostileBodies(t *testing.T) {
+	ours := bin(t, "fetch-crl")
+	hostile := hostileCRLServer(t)
+	l := newFCLab(t)
+	now := time.Now()
+	l.addCA(t, "GoodCA", "crl_url", testpki.RSA, l.base+"/good.crl\n")
+	l.serve("/good.crl", l.crl("GoodCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 2))
+	base := l.runFC(t, ours, "good")
+	if base.code != 0 {
+		t.Fatalf("normal run: exit %d %q", base.code, base.lines)
+	}
+	for _, p := range []string{"/bomb.crl", "/endless-text.crl", "/endless-pem.crl"} {
+		l.addCA(t, "Hostile"+strings.TrimSuffix(p[1:], ".crl"), "crl_url", testpki.RSA, hostile+p+"\n")
+	}
+	res := l.runFC(t, ours, "hostile")
+	t.Logf("peak RSS: normal run %d kB, hostile run %d kB", base.maxRSS>>10, res.maxRSS>>10)
+	if res.maxRSS-base.maxRSS > 64<<20 {
+		t.Errorf("hostile bodies cost %d MB more than a normal run (limit 64 MB)", (res.maxRSS-base.maxRSS)>>20)
+	}
+	if res.code == 0 || strings.Count(strings.Join(res.lines, "\n"), "not recognised") != 3 {
+		t.Errorf("hostile CRLs not reported: exit %d\n%s", res.code, strings.Join(res.lines, "\n"))
 	}
 }
