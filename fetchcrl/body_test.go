@@ -40,10 +40,10 @@ func TestReadCRLBody(t *testing.T) {
 		}
 	}
 	for name, r := range map[string]io.Reader{
-		"endless text": endlessReader{[]byte("no CRL here\n")},
-		"endless gzip": io.MultiReader(strings.NewReader("\x1f\x8b\x08\x00"), endlessReader{[]byte{0}}),
+		"endless text":          endlessReader{[]byte("no CRL here\n")},
+		"endless gzip":          io.MultiReader(strings.NewReader("\x1f\x8b\x08\x00"), endlessReader{[]byte{0}}),
 		"endless blanks in PEM": io.MultiReader(strings.NewReader("-----BEGIN X509 CRL-----\n"), endlessReader{[]byte(" \n")}),
-		"endless DER garbage": io.MultiReader(bytes.NewReader([]byte{0x30, 0x84, 0x01, 0, 0, 0, 0x30, 0x84, 0x01, 0, 0, 0}), endlessReader{[]byte{0xff}}),
+		"endless DER garbage":   io.MultiReader(bytes.NewReader([]byte{0x30, 0x84, 0x01, 0, 0, 0, 0x30, 0x84, 0x01, 0, 0, 0}), endlessReader{[]byte{0xff}}),
 	} {
 		got, err := readCRLBody(r, 512<<20)
 		if err != nil || len(got) > 2<<20 {
