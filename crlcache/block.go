@@ -4,117 +4,247 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"time"
+	"hash/crc32"
 )
 
-// Entries are stored in blocks of up to blockEntries serials, sorted by
-// serial (bytes.Compare order). A block's key is its largest serial, so
-// the block that may hold serial s is the first one whose key is >= s: a
-// lookup is one cursor seek plus a binary search inside one block.
+// Entries of one CRL generation live in a file of blocks (see genfile.go).
+// A block holds the entries whose keys fall between its first key and the
+// next block's, in key order, prefix-compressed:
 //
-// Block value layout:
+//	base     int64 BE    revocation time of the first entry (Unix s)
+//	count    uint16 BE
+//	entries  count × { shared uvarint, suffixLen uvarint, suffix,
+//	                   reason uvarint, revokedAt−base varint }
+//	restarts n × uint16 BE   offsets (from the first entry) of every
+//	                         restartEvery-th entry, whose shared is 0
+//	n        uint16 BE
+//	crc      uint32 BE   CRC-32C of everything before it
 //
-//	count   uint16
-//	offsets count × uint16 (into the entry area)
-//	entries count × { len uint8, serial [len]byte, reason uint16, revoked int64 }
-const blockEntries = 128
+// A key is 0x00 ‖ serial for a certificate of the CRL issuer, or
+// 0x01 ‖ SHA-1(issuer DN) (20 bytes) ‖ serial for an entry of an
+// indirect CRL that speaks for another issuer (certificateIssuer).
+// Serials are the DER INTEGER content octets, compared as bytes.
+const (
+	restartEvery = 16
+	blockTarget  = 4096 - 64 // bytes; one page read per lookup
+	blockHeader  = 10
+	blockTrailer = 6
+	maxKeyLen    = 1 + 20 + 255
+)
 
-var errCorruptBlock = errors.New("crlcache: corrupt entry block")
+var (
+	errCorruptBlock = errors.New("crlcache: corrupt entry block")
+	castagnoli      = crc32.MakeTable(crc32.Castagnoli)
+)
 
-// entryRef is an entry in a batch: its serial lives in an arena.
-type entryRef struct {
-	serial []byte
+// blockWriter encodes sorted entries into one block as they come.
+type blockWriter struct {
+	buf      []byte // header and entry area
+	restarts []uint16
+	prev     []byte
+	first    []byte
+	base     int64
+	n        int
+}
+
+// add appends an entry; keys must come in ascending order. It returns the
+// encoded size the block would have if finished now.
+func (w *blockWriter) add(key []byte, reason uint16, at int64) int {
+	if w.n == 0 {
+		w.first = append(w.first[:0], key...)
+		w.base = at
+		w.buf = binary.BigEndian.AppendUint64(w.buf[:0], uint64(at))
+		w.buf = append(w.buf, 0, 0) // count, set by finish
+		w.restarts = w.restarts[:0]
+	}
+	shared := 0
+	if w.n%restartEvery == 0 {
+		w.restarts = append(w.restarts, uint16(len(w.buf)-blockHeader))
+	} else {
+		shared = commonPrefix(w.prev, key)
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(shared))
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(key)-shared))
+	w.buf = append(w.buf, key[shared:]...)
+	w.buf = binary.AppendUvarint(w.buf, uint64(reason))
+	w.buf = binary.AppendVarint(w.buf, at-w.base)
+	w.prev = append(w.prev[:0], key...)
+	w.n++
+	return len(w.buf) + 2*len(w.restarts) + blockTrailer
+}
+
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// finish completes the block, returns its encoding (valid until the next
+// add) and resets the writer.
+func (w *blockWriter) finish() []byte {
+	binary.BigEndian.PutUint16(w.buf[8:], uint16(w.n))
+	for _, r := range w.restarts {
+		w.buf = binary.BigEndian.AppendUint16(w.buf, r)
+	}
+	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(w.restarts)))
+	w.buf = binary.BigEndian.AppendUint32(w.buf, crc32.Checksum(w.buf, castagnoli))
+	w.n = 0
+	return w.buf
+}
+
+// block is a decoded view of an encoded block.
+type block struct {
+	data     []byte // entry area
+	base     int64
+	count    int
+	restarts []byte // n × uint16
+}
+
+// parseBlock checks a block's checksum and framing.
+func parseBlock(v []byte) (block, error) {
+	if len(v) < blockHeader+blockTrailer {
+		return block{}, errCorruptBlock
+	}
+	body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return block{}, errCorruptBlock
+	}
+	n := int(binary.BigEndian.Uint16(body[len(body)-2:]))
+	rs := len(body) - 2 - 2*n
+	if n == 0 || rs < blockHeader {
+		return block{}, errCorruptBlock
+	}
+	b := block{
+		base:     int64(binary.BigEndian.Uint64(body)),
+		count:    int(binary.BigEndian.Uint16(body[8:])),
+		data:     body[blockHeader:rs],
+		restarts: body[rs : len(body)-2],
+	}
+	if b.count == 0 || (b.count+restartEvery-1)/restartEvery != n {
+		return block{}, errCorruptBlock
+	}
+	return b, nil
+}
+
+// cursor walks the entries of a block.
+type cursor struct {
+	b      *block
+	pos    int
+	key    []byte
 	reason uint16
 	at     int64
 }
 
-func encodeBlock(dst []byte, es []entryRef) []byte {
-	n := len(es)
-	dst = binary.BigEndian.AppendUint16(dst[:0], uint16(n))
-	off := 0
-	for _, e := range es {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(off))
-		off += 1 + len(e.serial) + 10
+// next decodes the entry at c.pos; ok is false at the end of the run.
+func (c *cursor) next() (bool, error) {
+	d := c.b.data
+	if c.pos >= len(d) {
+		return false, nil
 	}
-	for _, e := range es {
-		dst = append(dst, byte(len(e.serial)))
-		dst = append(dst, e.serial...)
-		dst = binary.BigEndian.AppendUint16(dst, e.reason)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(e.at))
+	p := c.pos
+	shared, n := binary.Uvarint(d[p:])
+	if n <= 0 {
+		return false, errCorruptBlock
 	}
-	return dst
+	p += n
+	sl, n := binary.Uvarint(d[p:])
+	if n <= 0 || shared > uint64(len(c.key)) || shared+sl > maxKeyLen {
+		return false, errCorruptBlock
+	}
+	p += n
+	if uint64(len(d)-p) < sl {
+		return false, errCorruptBlock
+	}
+	c.key = append(c.key[:shared], d[p:p+int(sl)]...)
+	p += int(sl)
+	r, n := binary.Uvarint(d[p:])
+	if n <= 0 || r > 0xffff {
+		return false, errCorruptBlock
+	}
+	p += n
+	t, n := binary.Varint(d[p:])
+	if n <= 0 || t > 1<<40 || t < -(1<<40) {
+		return false, errCorruptBlock
+	}
+	p += n
+	c.reason, c.at, c.pos = uint16(r), c.b.base+t, p
+	return true, nil
 }
 
-// blockCount returns the number of entries and the start of the entry
-// area.
-func blockCount(v []byte) (int, int, error) {
-	if len(v) < 2 {
-		return 0, 0, errCorruptBlock
+// restart positions c at restart point i.
+func (c *cursor) restart(i int) error {
+	off := int(binary.BigEndian.Uint16(c.b.restarts[2*i:]))
+	if off >= len(c.b.data) {
+		return errCorruptBlock
 	}
-	n := int(binary.BigEndian.Uint16(v))
-	base := 2 + 2*n
-	if len(v) < base {
-		return 0, 0, errCorruptBlock
-	}
-	return n, base, nil
+	c.pos, c.key = off, c.key[:0]
+	return nil
 }
 
-// blockEntry returns entry i of a block.
-func blockEntry(v []byte, base, i int) (serial []byte, reason uint16, at int64, err error) {
-	off := base + int(binary.BigEndian.Uint16(v[2+2*i:]))
-	if off >= len(v) {
-		return nil, 0, 0, errCorruptBlock
-	}
-	l := int(v[off])
-	end := off + 1 + l + 10
-	if end > len(v) {
-		return nil, 0, 0, errCorruptBlock
-	}
-	serial = v[off+1 : off+1+l]
-	reason = binary.BigEndian.Uint16(v[off+1+l:])
-	at = int64(binary.BigEndian.Uint64(v[off+3+l:]))
-	return serial, reason, at, nil
-}
-
-// blockFind binary-searches serial in a block without allocating.
-func blockFind(v, serial []byte) (Entry, bool, error) {
-	n, base, err := blockCount(v)
-	if err != nil {
-		return Entry{}, false, err
-	}
-	lo, hi := 0, n
+// find looks key up in the block. scratch is reused for the key buffer.
+func (b *block) find(key, scratch []byte) (reason uint16, at int64, found bool, err error) {
+	c := cursor{b: b, key: scratch[:0]}
+	nr := len(b.restarts) / 2
+	// The last restart point whose key is <= key.
+	lo, hi := 0, nr
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		s, reason, at, err := blockEntry(v, base, mid)
-		if err != nil {
-			return Entry{}, false, err
+		if err := c.restart(mid); err != nil {
+			return 0, 0, false, err
 		}
-		switch c := bytes.Compare(s, serial); {
-		case c == 0:
-			return Entry{Reason: reason, RevokedAt: time.Unix(at, 0).UTC()}, true, nil
-		case c < 0:
+		if ok, err := c.next(); err != nil || !ok {
+			return 0, 0, false, errCorruptBlock
+		}
+		if bytes.Compare(c.key, key) <= 0 {
 			lo = mid + 1
-		default:
+		} else {
 			hi = mid
 		}
 	}
-	return Entry{}, false, nil
+	if lo == 0 {
+		return 0, 0, false, nil
+	}
+	if err := c.restart(lo - 1); err != nil {
+		return 0, 0, false, err
+	}
+	for range restartEvery {
+		ok, err := c.next()
+		if err != nil || !ok {
+			return 0, 0, false, err
+		}
+		switch bytes.Compare(c.key, key) {
+		case 0:
+			return c.reason, c.at, true, nil
+		case 1:
+			return 0, 0, false, nil
+		}
+	}
+	return 0, 0, false, nil
 }
 
-// blockEach calls fn for every entry of a block in order.
-func blockEach(v []byte, fn func(serial []byte, reason uint16, at int64) error) error {
-	n, base, err := blockCount(v)
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		s, r, at, err := blockEntry(v, base, i)
+// each calls fn for every entry of the block in key order.
+func (b *block) each(fn func(key []byte, reason uint16, at int64) error) error {
+	c := cursor{b: b}
+	seen := 0
+	for {
+		ok, err := c.next()
 		if err != nil {
 			return err
 		}
-		if err := fn(s, r, at); err != nil {
+		if !ok {
+			break
+		}
+		seen++
+		if err := fn(c.key, c.reason, c.at); err != nil {
 			return err
 		}
+	}
+	if seen != b.count {
+		return errCorruptBlock
 	}
 	return nil
 }

@@ -1,37 +1,44 @@
 package crlcache
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
+	"bufio"
+	"encoding/hex"
 	"fmt"
-	"slices"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/dirmngr/dirmngr/gpgerr"
-	bolt "go.etcd.io/bbolt"
 )
 
-// batchSize is the number of entries sorted in memory and written per
-// staging transaction. Small batches keep the peak memory of an ingest
-// low (about 20 MB RSS for the whole daemon) at no cost in speed.
-const batchSize = 32 * 1024
-
-// Staging receives the entries of one CRL before it is switched in.
+// Staging receives the entries of one CRL, in any order, before it is
+// switched in. Nothing of it is in the database until Commit: the sorted
+// runs live in an unlinked temporary file (gone with the process, even
+// after kill -9), the result in a generation file that only Commit
+// references; Abort, a failed Commit or the next Open remove it.
 type Staging struct {
-	c     *Cache
-	gen   uint64
-	key   []byte
-	batch []entryRef
-	arena []byte
-	n     int64
-	done  bool
-	// maxKey is the largest serial written so far; a batch entirely above
-	// it is appended without merging (the common case: CRLs are usually
-	// sorted).
-	maxKey  []byte
-	flushed bool
-	buf     []byte
+	c    *Cache
+	gen  uint64
+	cur  *run
+	key  []byte
+	n    int64
+	done bool
+	err  error // first error of Add (sticky)
+
+	// The sorter goroutine sorts and spills full runs.
+	full     chan *run
+	free     chan *run
+	sorted   chan error
+	mu       sync.Mutex // guards spans and sortErr
+	sortErr  error
+	spill    *os.File
+	sw       *bufio.Writer
+	spillOff int64
+	spans    [][2]int64
+	tmp      []ref // radix sort scratch (the sorter's, then write's)
+
+	indirect map[string]bool
 }
 
 // ErrDuplicate is wrapped when a CRL lists a serial twice.
@@ -39,147 +46,163 @@ var ErrDuplicate = fmt.Errorf("crlcache: duplicate serial number in CRL: %w", gp
 
 // Begin starts a staging area for a new CRL.
 func (c *Cache) Begin() (*Staging, error) {
-	var gen uint64
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		info := tx.Bucket(bucketInfo)
-		if v := info.Get(keyNextGen); len(v) == 8 {
-			gen = binary.BigEndian.Uint64(v)
-		}
-		gen++
-		if err := info.Put(keyNextGen, genKey(gen)); err != nil {
-			return err
-		}
-		_, err := tx.Bucket(bucketEntries).CreateBucket(genKey(gen))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("crlcache: starting staging area: %w", err)
+	if err := c.usable(); err != nil {
+		return nil, err
 	}
-	return &Staging{c: c, gen: gen, key: genKey(gen)}, nil
+	c.mu.Lock()
+	c.nextGen++
+	gen := c.nextGen
+	c.mu.Unlock()
+	return &Staging{c: c, gen: gen, cur: newRun()}, nil
 }
 
-// Add stages one revoked serial. serial is copied.
+// Add stages one revoked serial of a certificate issued by the CRL issuer.
+// serial is copied.
 func (s *Staging) Add(serial []byte, reason uint16, revokedAt time.Time) error {
+	return s.add(nil, serial, reason, revokedAt)
+}
+
+// AddFor stages an entry of an indirect CRL for a certificate issued by
+// certIssuerHash (40 hex digits, as certid.IssuerHash), named by the
+// entry's certificateIssuer extension. serial is copied.
+func (s *Staging) AddFor(certIssuerHash string, serial []byte, reason uint16, revokedAt time.Time) error {
+	raw, err := hex.DecodeString(certIssuerHash)
+	if err != nil || len(raw) != 20 {
+		return fmt.Errorf("crlcache: bad certificate issuer hash %q: %w", certIssuerHash, gpgerr.ErrInvArg)
+	}
+	if s.indirect == nil {
+		s.indirect = map[string]bool{}
+	}
+	s.indirect[upperHex(raw)] = true
+	return s.add(raw, serial, reason, revokedAt)
+}
+
+func (s *Staging) add(certIssuer, serial []byte, reason uint16, revokedAt time.Time) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.done {
+		return fmt.Errorf("crlcache: staging area already finished")
+	}
 	if len(serial) == 0 || len(serial) > 255 {
 		return fmt.Errorf("crlcache: serial of %d bytes: %w", len(serial), gpgerr.ErrInvCRL)
 	}
-	if s.arena == nil {
-		s.arena = make([]byte, 0, batchSize*8)
-		s.batch = make([]entryRef, 0, batchSize)
-	}
-	if cap(s.arena)-len(s.arena) < len(serial) {
-		// Keep earlier references valid: start a new arena.
-		s.arena = make([]byte, 0, max(batchSize*8, len(serial)))
-	}
-	off := len(s.arena)
-	s.arena = append(s.arena, serial...)
-	s.batch = append(s.batch, entryRef{serial: s.arena[off:len(s.arena):len(s.arena)], reason: reason, at: revokedAt.Unix()})
+	s.key = appendKey(s.key[:0], certIssuer, serial)
+	s.cur.add(s.key, reason, revokedAt.Unix())
 	s.n++
-	if len(s.batch) >= batchSize {
-		return s.flush()
+	if len(s.cur.refs) >= runEntries {
+		s.err = s.handoff()
 	}
-	return nil
+	return s.err
 }
 
 // Count returns the number of staged entries.
 func (s *Staging) Count() int64 { return s.n }
 
-func (s *Staging) flush() error {
-	if len(s.batch) == 0 {
-		return nil
-	}
-	cmp := func(a, b entryRef) int { return bytes.Compare(a.serial, b.serial) }
-	if !slices.IsSortedFunc(s.batch, cmp) {
-		slices.SortFunc(s.batch, cmp)
-	}
-	for i := 1; i < len(s.batch); i++ {
-		if bytes.Equal(s.batch[i-1].serial, s.batch[i].serial) {
-			return fmt.Errorf("%w: %X", ErrDuplicate, s.batch[i].serial)
+// handoff passes the full run to the sorter and continues in a free one.
+func (s *Staging) handoff() error {
+	if s.full == nil {
+		f, err := os.CreateTemp(s.c.dir, "stage-*.tmp")
+		if err != nil {
+			return fmt.Errorf("crlcache: creating the staging file: %w", err)
 		}
+		// Unlinked at once: the space is freed when the file is closed,
+		// or when the process dies.
+		os.Remove(f.Name())
+		s.spill, s.sw = f, bufio.NewWriterSize(f, 256<<10)
+		s.full, s.free, s.sorted = make(chan *run), make(chan *run, 2), make(chan error, 1)
+		s.free <- newRun()
+		go s.sorter()
 	}
-	batch := s.batch
-	err := s.c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEntries).Bucket(s.key)
-		if b == nil {
-			return fmt.Errorf("crlcache: staging area %x vanished", s.key)
-		}
-		if !s.flushed || bytes.Compare(batch[0].serial, s.maxKey) > 0 {
-			b.FillPercent = 1.0 // appending in key order
-			return s.putBlocks(b, batch)
-		}
-		return s.merge(b, batch)
-	})
-	last := batch[len(batch)-1].serial
-	if !s.flushed || bytes.Compare(last, s.maxKey) > 0 {
-		s.maxKey = append(s.maxKey[:0], last...)
-	}
-	s.batch = s.batch[:0]
-	s.arena = s.arena[:0]
-	s.flushed = true
-	if err != nil {
-		return fmt.Errorf("crlcache: staging entries: %w", err)
-	}
-	return nil
+	s.full <- s.cur
+	s.cur = <-s.free
+	s.mu.Lock()
+	err := s.sortErr
+	s.mu.Unlock()
+	return err
 }
 
-// putBlocks writes sorted entries as blocks keyed by their last serial.
-func (s *Staging) putBlocks(b *bolt.Bucket, es []entryRef) error {
-	for len(es) > 0 {
-		n := min(blockEntries, len(es))
-		s.buf = encodeBlock(s.buf, es[:n])
-		// bbolt keeps key and value slices until commit: copy them.
-		key := append([]byte(nil), es[n-1].serial...)
-		if err := b.Put(key, append([]byte(nil), s.buf...)); err != nil {
-			return err
+// sorter sorts and spills the runs it receives until full is closed.
+func (s *Staging) sorter() {
+	var err error
+	for r := range s.full {
+		if err == nil {
+			s.tmp, err = r.sort(s.tmp)
 		}
-		es = es[n:]
-	}
-	return nil
-}
-
-// merge inserts a sorted batch that overlaps blocks already written.
-func (s *Staging) merge(b *bolt.Bucket, batch []entryRef) error {
-	c := b.Cursor()
-	for i := 0; i < len(batch); {
-		k, v := c.Seek(batch[i].serial)
-		if k == nil {
-			// Everything left sorts after every block.
-			return s.putBlocks(b, batch[i:])
-		}
-		j := i
-		for j < len(batch) && bytes.Compare(batch[j].serial, k) <= 0 {
-			j++
-		}
-		var old []entryRef
-		if err := blockEach(v, func(serial []byte, r uint16, at int64) error {
-			old = append(old, entryRef{serial: append([]byte(nil), serial...), reason: r, at: at})
-			return nil
-		}); err != nil {
-			return err
-		}
-		merged := make([]entryRef, 0, len(old)+j-i)
-		x, y := 0, i
-		for x < len(old) || y < j {
-			switch {
-			case y == j || (x < len(old) && bytes.Compare(old[x].serial, batch[y].serial) < 0):
-				merged = append(merged, old[x])
-				x++
-			case x == len(old) || bytes.Compare(old[x].serial, batch[y].serial) > 0:
-				merged = append(merged, batch[y])
-				y++
-			default:
-				return fmt.Errorf("%w: %X", ErrDuplicate, batch[y].serial)
+		if err == nil {
+			var n int64
+			n, err = r.spill(s.sw)
+			s.mu.Lock()
+			s.spans = append(s.spans, [2]int64{s.spillOff, n})
+			s.spillOff += n
+			s.mu.Unlock()
+			if err != nil {
+				err = fmt.Errorf("crlcache: writing the staging file: %w", err)
 			}
 		}
-		if err := b.Delete(append([]byte(nil), k...)); err != nil {
-			return err
+		if err != nil {
+			s.mu.Lock()
+			s.sortErr = err
+			s.mu.Unlock()
 		}
-		if err := s.putBlocks(b, merged); err != nil {
-			return err
-		}
-		i = j
+		r.reset()
+		s.free <- r
 	}
-	return nil
+	if err == nil {
+		if ferr := s.sw.Flush(); ferr != nil {
+			err = fmt.Errorf("crlcache: writing the staging file: %w", ferr)
+		}
+	}
+	s.sorted <- err
+}
+
+// stopSorter waits for the sorter and returns its error.
+func (s *Staging) stopSorter() error {
+	if s.full == nil {
+		return nil
+	}
+	close(s.full)
+	err := <-s.sorted
+	s.full = nil
+	return err
+}
+
+// release frees the staging resources.
+func (s *Staging) release() {
+	s.stopSorter()
+	if s.spill != nil {
+		s.spill.Close()
+		s.spill = nil
+	}
+	s.cur = nil
+}
+
+// write merges everything staged into the generation file at path.
+func (s *Staging) write(path string) error {
+	if err := s.stopSorter(); err != nil {
+		return err
+	}
+	var err error
+	if s.tmp, err = s.cur.sort(s.tmp); err != nil {
+		return err
+	}
+	srcs := []source{&memSource{r: s.cur, i: -1}}
+	for _, sp := range s.spans {
+		srcs = append(srcs, newFileSource(s.spill, sp[0], sp[1]))
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("crlcache: creating %s: %w", path, err)
+	}
+	gw := newGenWriter(f)
+	err = merge(srcs, gw)
+	if err == nil {
+		err = gw.finish()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("crlcache: writing %s: %w", path, cerr)
+	}
+	return err
 }
 
 // Abort discards the staging area. It is safe to call after Commit.
@@ -188,7 +211,8 @@ func (s *Staging) Abort() error {
 		return nil
 	}
 	s.done = true
-	return s.c.dropGeneration(s.key)
+	s.release()
+	return nil
 }
 
 // CommitOptions control the final switch.
@@ -197,55 +221,34 @@ type CommitOptions struct {
 	AllowRollback bool
 }
 
-// Commit switches issuer m.IssuerHash to the staged entries in one small
-// transaction. It refuses a CRL older than the one cached (lower CRL
-// number, or older thisUpdate) unless opts.AllowRollback. On error the
-// staging area is discarded and the cached CRL is unchanged.
+// Commit writes the staged entries, in key order, to a new generation
+// file and switches the CRL slot of m (m.IssuerHash, m.Scope, m.Delta)
+// to it in one small transaction. It refuses a CRL older than the one
+// cached in that slot (lower CRL number, or older thisUpdate) unless
+// opts.AllowRollback, and a CRL that lists a serial twice. On error the
+// staged entries are removed and the cached CRL is unchanged.
 func (s *Staging) Commit(m Meta, opts CommitOptions) error {
 	if s.done {
 		return fmt.Errorf("crlcache: staging area already finished")
 	}
-	if err := s.flush(); err != nil {
-		s.Abort()
+	s.done = true
+	if s.err != nil {
+		s.release()
+		return s.err
+	}
+	c := s.c
+	tmp := filepath.Join(c.dir, genName(s.gen)+".tmp")
+	err := s.write(tmp)
+	s.release()
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(c.dir, genName(s.gen)))
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	m.Generation = s.gen
 	m.Entries = s.n
-	v, err := json.Marshal(&m)
-	if err != nil {
-		s.Abort()
-		return fmt.Errorf("crlcache: encoding record: %w", err)
-	}
-	c := s.c
-	c.mu.Lock()
-	var old []byte
-	err = c.db.Update(func(tx *bolt.Tx) error {
-		metaB := tx.Bucket(bucketMeta)
-		if cur := metaB.Get([]byte(m.IssuerHash)); cur != nil {
-			var cm Meta
-			if err := json.Unmarshal(cur, &cm); err == nil {
-				if !opts.AllowRollback && cm.Flags == 0 && isOlder(&m, &cm) {
-					return fmt.Errorf("%w (cached: number %q, this update %s)", ErrRollback, cm.Number, cm.ThisUpdate.Format(time.RFC3339))
-				}
-				old = genKey(cm.Generation)
-			}
-		}
-		return metaB.Put([]byte(m.IssuerHash), v)
-	})
-	if err == nil {
-		c.metas[m.IssuerHash] = &m
-	}
-	c.mu.Unlock()
-	s.done = true
-	if err != nil {
-		c.dropGeneration(s.key)
-		return err
-	}
-	if old != nil && !bytes.Equal(old, s.key) {
-		// The old generation is garbage now; if this fails, Open collects it.
-		if err := c.dropGeneration(old); err != nil {
-			return fmt.Errorf("crlcache: CRL stored, but removing the previous one failed: %w", err)
-		}
-	}
-	return nil
+	m.Indirect = sortedKeys(s.indirect)
+	return c.install(m, opts)
 }

@@ -137,65 +137,102 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 	return r
 }
 
-// BenchmarkCompareGnuPG loads a big CRL (1M entries; 10M too with
-// BENCH_10M=1) into our dirmngr and GnuPG's and prints ingest time, peak
-// RSS, cache size and ISVALID rates side by side with ratios.
+// BenchmarkCompareGnuPG loads big CRLs shaped like real CAs' (random
+// 16/20-byte serials, see testpki.RealSerials) into our dirmngr and
+// GnuPG's and prints ingest time, peak RSS, cache size / DER size and
+// ISVALID rates side by side with ratios: 1M and 3M entries in revocation
+// (random), sorted and reverse order; 10M too with BENCH_10M=1.
+// BENCH_SIZES (e.g. "1000000") and BENCH_ORDERS (e.g. "random") narrow it.
 func BenchmarkCompareGnuPG(b *testing.B) {
 	ours := buildPlain(b)
 	theirs := requireTool(b, "dirmngr")
-	sizes := []int{1_000_000}
+	sizes := []int{1_000_000, 3_000_000}
 	if os.Getenv("BENCH_10M") == "1" {
 		sizes = append(sizes, 10_000_000)
 	}
-	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench Root CA", "Dirmngr Research", "DE")})
-	for _, n := range sizes {
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			t0 := time.Now()
-			spec := &testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Count: n,
-				Gen: func(i int) testpki.Entry {
-					return testpki.Entry{Serial: big.NewInt(int64(0x10000000 + 2*i)), Reason: testpki.ReasonKeyCompromise, Time: t0.Add(-time.Hour)}
-				}}
-			crlFile := testpki.WriteFile(dir, "big.crl", spec.Build())
-			fi, _ := os.Stat(crlFile)
-			hash, _ := certid.IssuerHash(root.Issue(testpki.Template{Subject: testpki.Name("x", "", "")}).Cert)
-			var ids []string
-			for i := range 1000 {
-				// Half revoked (even offsets), half valid (odd).
-				ids = append(ids, fmt.Sprintf("%s.%X", hash, 0x10000000+(i*2*n/1000)+i%2))
+	if v := os.Getenv("BENCH_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("BENCH_SIZES: %v", err)
 			}
-			var res [2]benchResult
-			for range b.N {
-				res[0] = measure(b, ours, root, crlFile, ids)
-				res[1] = measure(b, theirs, root, crlFile, ids)
-			}
-			for i, r := range res {
-				if r.loadFailed != nil {
-					b.Fatalf("LOADCRL failed for %s: %v", []string{"ours", "GnuPG"}[i], r.loadFailed)
-				}
-			}
-			o, g := res[0], res[1]
-			fmt.Printf("\nCRL with %d entries (%.1f MB), %s\n", n, float64(fi.Size())/1e6, runtime.GOARCH)
-			fmt.Printf("%-22s %14s %14s %10s\n", "metric", "ours", "GnuPG 2.2", "ratio")
-			row := func(name string, a, b float64, unit string, higherBetter bool) {
-				ratio := b / a
-				if higherBetter {
-					ratio = a / b
-				}
-				fmt.Printf("%-22s %12.2f%-2s %12.2f%-2s %9.2fx\n", name, a, unit, b, unit, ratio)
-			}
-			row("LOADCRL", o.load.Seconds(), g.load.Seconds(), "s", false)
-			row("peak RSS", float64(o.rss)/1e6, float64(g.rss)/1e6, "MB", false)
-			row("cache size", float64(o.cache)/1e6, float64(g.cache)/1e6, "MB", false)
-			row("ISVALID/s, 1 conn", o.rate1, g.rate1, "", true)
-			row("ISVALID/s, 4 conns", o.rate4, g.rate4, "", true)
-			fmt.Println("(ratio > 1: ours is better)")
-			b.ReportMetric(o.load.Seconds(), "load-s")
-			b.ReportMetric(float64(o.rss)/1e6, "rss-MB")
-			b.ReportMetric(o.rate1, "isvalid/s-1conn")
-			b.ReportMetric(o.rate4, "isvalid/s-4conn")
-		})
+			sizes = append(sizes, n)
+		}
 	}
+	orders := []testpki.Order{testpki.RevocationOrder, testpki.SortedOrder, testpki.ReverseOrder}
+	if v := os.Getenv("BENCH_ORDERS"); v != "" {
+		orders = nil
+		for _, o := range []testpki.Order{testpki.RevocationOrder, testpki.SortedOrder, testpki.ReverseOrder} {
+			if strings.Contains(v, o.String()) {
+				orders = append(orders, o)
+			}
+		}
+	}
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench Root CA", "Dirmngr Research", "DE")})
+	hash, _ := certid.IssuerHash(root.Issue(testpki.Template{Subject: testpki.Name("x", "", "")}).Cert)
+	for _, n := range sizes {
+		for _, order := range orders {
+			b.Run(fmt.Sprintf("entries=%d/order=%s", n, order), func(b *testing.B) {
+				compareOne(b, ours, theirs, root, hash, n, order)
+			})
+		}
+	}
+}
+
+func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash string, n int, order testpki.Order) {
+	dir := b.TempDir()
+	t0 := time.Now().Add(-time.Duration(n+3600) * time.Second)
+	set := testpki.RealSerials(n, 42, order)
+	spec := &testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Count: n,
+		Gen: func(i int) testpki.Entry { return set.Entry(i, t0) }}
+	crlFile := testpki.WriteFile(dir, "big.crl", spec.Build())
+	fi, _ := os.Stat(crlFile)
+	var ids []string
+	for i := range 1000 {
+		// Half revoked, half valid.
+		s := set.At(i * (n / 1000))
+		if i%2 == 1 {
+			s = set.Absent(i)
+		}
+		ids = append(ids, fmt.Sprintf("%s.%X", hash, s))
+	}
+	set = nil
+	runtime.GC()
+	var res [2]benchResult
+	for range b.N {
+		res[0] = measure(b, ours, root, crlFile, ids)
+		res[1] = measure(b, theirs, root, crlFile, ids)
+	}
+	for i, r := range res {
+		if r.loadFailed != nil {
+			b.Fatalf("LOADCRL failed for %s: %v", []string{"ours", "GnuPG"}[i], r.loadFailed)
+		}
+	}
+	o, g := res[0], res[1]
+	der := float64(fi.Size())
+	fmt.Printf("\nCRL with %d entries in %s order (%.1f MB DER), %s\n", n, order, der/1e6, runtime.GOARCH)
+	fmt.Printf("%-22s %14s %14s %10s\n", "metric", "ours", "GnuPG 2.2", "ratio")
+	row := func(name string, a, b float64, unit string, higherBetter bool) {
+		ratio := b / a
+		if higherBetter {
+			ratio = a / b
+		}
+		fmt.Printf("%-22s %12.2f%-2s %12.2f%-2s %9.2fx\n", name, a, unit, b, unit, ratio)
+	}
+	row("LOADCRL", o.load.Seconds(), g.load.Seconds(), "s", false)
+	row("peak RSS", float64(o.rss)/1e6, float64(g.rss)/1e6, "MB", false)
+	row("cache size", float64(o.cache)/1e6, float64(g.cache)/1e6, "MB", false)
+	row("cache size / DER", float64(o.cache)/der, float64(g.cache)/der, "", false)
+	row("ISVALID/s, 1 conn", o.rate1, g.rate1, "", true)
+	row("ISVALID/s, 4 conns", o.rate4, g.rate4, "", true)
+	fmt.Println("(ratio > 1: ours is better)")
+	b.ReportMetric(o.load.Seconds(), "load-s")
+	b.ReportMetric(float64(o.rss)/1e6, "rss-MB")
+	b.ReportMetric(float64(o.cache)/der, "cache/DER")
+	b.ReportMetric(o.rate1, "isvalid/s-1conn")
+	b.ReportMetric(o.rate4, "isvalid/s-4conn")
+	b.ReportMetric(g.load.Seconds()/o.load.Seconds(), "load-x-gnupg")
 }
 
 // BenchmarkFetchCRLCompare runs our fetch-crl and Debian's Perl fetch-crl

@@ -1,0 +1,309 @@
+package crlcache
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// A generation file ("crl-<generation>.blk" in the cache directory) holds
+// the entries of one CRL, written once in key order and never changed:
+//
+//	blocks   back to back (block.go)
+//	index    per block: uvarint len(first key), first key, uint64 BE offset
+//	trailer  uint64 BE index offset, uint32 BE blocks, uint64 BE entries,
+//	         uint32 BE CRC-32C of the index, 8 bytes genMagic
+//
+// The index is read into memory when the file is opened (about 25 bytes
+// per 4 KB block), so a lookup is a binary search in memory and one
+// positioned read of one block.
+const (
+	genMagic      = "DMCRLv2\n"
+	genTrailer    = 32
+	maxIndexBytes = 256 << 20
+)
+
+// genWriter writes a generation file from entries in ascending key order.
+type genWriter struct {
+	f       *os.File
+	w       *bufio.Writer
+	off     int64
+	bw      blockWriter
+	index   []byte
+	blocks  uint32
+	entries uint64
+	last    []byte
+	started bool
+}
+
+func newGenWriter(f *os.File) *genWriter {
+	return &genWriter{f: f, w: bufio.NewWriterSize(f, 256<<10)}
+}
+
+// add appends one entry. It refuses keys out of order and duplicates.
+func (g *genWriter) add(key []byte, reason uint16, at int64) error {
+	if g.started {
+		switch bytes.Compare(key, g.last) {
+		case 0:
+			return fmt.Errorf("%w: %X", ErrDuplicate, keySerial(key))
+		case -1:
+			return fmt.Errorf("crlcache: internal error: entries out of order")
+		}
+	}
+	g.started = true
+	g.last = append(g.last[:0], key...)
+	g.entries++
+	if g.bw.add(key, reason, at) >= blockTarget {
+		return g.flushBlock()
+	}
+	return nil
+}
+
+func (g *genWriter) flushBlock() error {
+	if g.bw.n == 0 {
+		return nil
+	}
+	g.index = binary.AppendUvarint(g.index, uint64(len(g.bw.first)))
+	g.index = append(g.index, g.bw.first...)
+	g.index = binary.BigEndian.AppendUint64(g.index, uint64(g.off))
+	b := g.bw.finish()
+	if _, err := g.w.Write(b); err != nil {
+		return fmt.Errorf("crlcache: writing entries: %w", err)
+	}
+	g.off += int64(len(b))
+	g.blocks++
+	return nil
+}
+
+// finish writes the index and trailer and syncs the file.
+func (g *genWriter) finish() error {
+	if err := g.flushBlock(); err != nil {
+		return err
+	}
+	t := binary.BigEndian.AppendUint64(nil, uint64(g.off))
+	t = binary.BigEndian.AppendUint32(t, g.blocks)
+	t = binary.BigEndian.AppendUint64(t, g.entries)
+	t = binary.BigEndian.AppendUint32(t, crc32.Checksum(g.index, castagnoli))
+	t = append(t, genMagic...)
+	if _, err := g.w.Write(g.index); err != nil {
+		return fmt.Errorf("crlcache: writing entry index: %w", err)
+	}
+	if _, err := g.w.Write(t); err != nil {
+		return fmt.Errorf("crlcache: writing entry index: %w", err)
+	}
+	if err := g.w.Flush(); err != nil {
+		return fmt.Errorf("crlcache: writing entries: %w", err)
+	}
+	if err := g.f.Sync(); err != nil {
+		return fmt.Errorf("crlcache: syncing entries: %w", err)
+	}
+	return nil
+}
+
+// genFile is an open generation file. It is shared by concurrent lookups
+// and closed when the last reference goes (refs starts at 1, the cache's).
+type genFile struct {
+	f       *os.File
+	path    string
+	keys    []byte   // first keys of the blocks, concatenated
+	keyOff  []uint32 // start of block i's first key in keys; len = blocks+1
+	offs    []int64  // block offsets; len = blocks+1 (last = index offset)
+	entries uint64
+	refs    atomic.Int64
+}
+
+// openGen opens a generation file and reads its index.
+func openGen(path string) (*genFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := readIndex(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("crlcache: %s: %w", path, err)
+	}
+	g.path = path
+	g.refs.Store(1)
+	return g, nil
+}
+
+func readIndex(f *os.File) (*genFile, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if size < genTrailer {
+		return nil, errCorruptBlock
+	}
+	var t [genTrailer]byte
+	if _, err := f.ReadAt(t[:], size-genTrailer); err != nil {
+		return nil, err
+	}
+	if string(t[24:]) != genMagic {
+		return nil, errCorruptBlock
+	}
+	ixOff := int64(binary.BigEndian.Uint64(t[0:]))
+	blocks := int(binary.BigEndian.Uint32(t[8:]))
+	entries := binary.BigEndian.Uint64(t[12:])
+	sum := binary.BigEndian.Uint32(t[20:])
+	ixLen := size - genTrailer - ixOff
+	if ixOff < 0 || ixLen < 0 || ixLen > maxIndexBytes || int64(blocks) > ixLen {
+		return nil, errCorruptBlock
+	}
+	ix := make([]byte, ixLen)
+	if _, err := f.ReadAt(ix, ixOff); err != nil && err != io.EOF {
+		return nil, err
+	}
+	if crc32.Checksum(ix, castagnoli) != sum {
+		return nil, errCorruptBlock
+	}
+	g := &genFile{f: f, entries: entries, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
+	if err := g.parseIndex(ix, blocks, ixOff); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// parseIndex decodes the block index; offsets must increase.
+func (g *genFile) parseIndex(ix []byte, blocks int, end int64) error {
+	prev := int64(-1)
+	for range blocks {
+		l, n := binary.Uvarint(ix)
+		if n <= 0 || l == 0 || l > maxKeyLen || uint64(len(ix)-n) < l+8 {
+			return errCorruptBlock
+		}
+		ix = ix[n:]
+		g.keyOff = append(g.keyOff, uint32(len(g.keys)))
+		g.keys = append(g.keys, ix[:l]...)
+		off := int64(binary.BigEndian.Uint64(ix[l:]))
+		ix = ix[l+8:]
+		if off <= prev || off >= end || (prev < 0 && off != 0) {
+			return errCorruptBlock
+		}
+		g.offs = append(g.offs, off)
+		prev = off
+	}
+	if len(ix) != 0 {
+		return errCorruptBlock
+	}
+	g.keyOff = append(g.keyOff, uint32(len(g.keys)))
+	g.offs = append(g.offs, end)
+	return nil
+}
+
+func (g *genFile) blocks() int { return len(g.offs) - 1 }
+
+func (g *genFile) firstKey(i int) []byte { return g.keys[g.keyOff[i]:g.keyOff[i+1]] }
+
+// release drops a reference; the last one closes the file.
+func (g *genFile) release() {
+	if g.refs.Add(-1) == 0 {
+		g.f.Close()
+	}
+}
+
+// readBlock reads and checks block i into buf.
+func (g *genFile) readBlock(i int, buf []byte) (block, []byte, error) {
+	n := g.offs[i+1] - g.offs[i]
+	if n > 1<<16+blockHeader+blockTrailer {
+		return block{}, buf, errCorruptBlock
+	}
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := g.f.ReadAt(buf, g.offs[i]); err != nil {
+		return block{}, buf, fmt.Errorf("crlcache: reading %s: %w", g.path, err)
+	}
+	b, err := parseBlock(buf)
+	return b, buf, err
+}
+
+// scratch holds a lookup's buffers (pooled: no allocation per lookup).
+type scratch struct{ key, blk, tmp []byte }
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{key: make([]byte, 0, maxKeyLen), blk: make([]byte, 0, blockTarget+512), tmp: make([]byte, 0, maxKeyLen)}
+}}
+
+// lookup finds key: one binary search in memory, one read.
+func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, found bool, err error) {
+	nb := g.blocks()
+	i := sort.Search(nb, func(i int) bool { return bytes.Compare(g.firstKey(i), key) > 0 }) - 1
+	if i < 0 {
+		return 0, 0, false, nil
+	}
+	var b block
+	b, sc.blk, err = g.readBlock(i, sc.blk)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return b.find(key, sc.tmp)
+}
+
+// each calls fn for every entry in key order.
+func (g *genFile) each(fn func(key []byte, reason uint16, at int64) error) error {
+	var buf []byte
+	var seen uint64
+	for i := range g.blocks() {
+		b, nb, err := g.readBlock(i, buf)
+		buf = nb
+		if err != nil {
+			return err
+		}
+		if err := b.each(func(k []byte, r uint16, at int64) error {
+			seen++
+			return fn(k, r, at)
+		}); err != nil {
+			return err
+		}
+	}
+	if seen != g.entries {
+		return errCorruptBlock
+	}
+	return nil
+}
+
+// Entry keys (see block.go).
+const (
+	tagOwn      = 0x00
+	tagIndirect = 0x01
+)
+
+// appendKey appends the entry key of serial for certificates of
+// certIssuer (20 raw bytes, nil for the CRL issuer itself).
+func appendKey(dst, certIssuer, serial []byte) []byte {
+	if certIssuer == nil {
+		dst = append(dst, tagOwn)
+	} else {
+		dst = append(dst, tagIndirect)
+		dst = append(dst, certIssuer...)
+	}
+	return append(dst, serial...)
+}
+
+// keySerial splits a key into certificate issuer (nil: the CRL's own) and
+// serial.
+func keySerial(key []byte) []byte {
+	_, s := splitKey(key)
+	return s
+}
+
+func splitKey(key []byte) (certIssuer, serial []byte) {
+	if len(key) > 21 && key[0] == tagIndirect {
+		return key[1:21], key[21:]
+	}
+	if len(key) > 0 {
+		return nil, key[1:]
+	}
+	return nil, nil
+}
