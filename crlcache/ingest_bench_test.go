@@ -1,11 +1,11 @@
 package crlcache_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"bytes"
 	"sync"
 	"sync/atomic"
 	"testing"
