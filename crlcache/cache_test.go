@@ -15,6 +15,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
 const hashA = "FFFB5A4A55F394FCB58CA797FF066E8F892C3917"
@@ -134,24 +135,32 @@ func TestStoreLookupReplace(t *testing.T) {
 	}
 }
 
-// TestKillMidIngest kills a process that is ingesting a big CRL at random
-// moments, 20 times; after each kill the cache must answer exactly as
-// before the ingest started.
+// killEntries is the size of the unsorted CRL TestKillMidIngest's child
+// ingests.
+const killEntries = 1_000_000
+
+// TestKillMidIngest kills a process that is ingesting an unsorted 1M-entry
+// CRL (real-world-shaped random serials) at random moments, 20 times;
+// after each kill the reopened cache must answer exactly as before the
+// ingest started and hold no litter (staging files, partial generations).
 func TestKillMidIngest(t *testing.T) {
 	if os.Getenv("CRLCACHE_INGEST_CHILD") != "" {
 		return
 	}
 	dir := t.TempDir()
-	c, err := crlcache.Open(dir, crlcache.Options{})
-	if err != nil {
-		t.Fatal(err)
+	restore := func() {
+		c, err := crlcache.Open(dir, crlcache.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Flush()
+		if err := load(t, c, "01", 0, 1000); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
 	}
-	if err := load(t, c, "01", 0, 1000); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for run := range 20 {
+	restore()
+	child := func(kill time.Duration) bool {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestIngestChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "CRLCACHE_INGEST_CHILD="+dir)
 		out, err := cmd.StdoutPipe()
@@ -161,32 +170,47 @@ func TestKillMidIngest(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Wait for the child to have opened the cache, then kill it
-		// somewhere in the ingest.
+		// Wait for the child to have opened the cache and made its CRL.
 		buf := make([]byte, 64)
 		out.Read(buf)
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		if kill < 0 {
+			<-done
+			return false
+		}
+		select {
+		case <-done:
+			return false
+		case <-time.After(kill):
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-
+		<-done
+		return true
+	}
+	// A first run to completion gives the length of an ingest.
+	start := time.Now()
+	child(-1)
+	full := time.Since(start)
+	restore()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := range 20 {
+		killed := child(time.Duration(rng.Int64N(int64(full))))
 		c, err := crlcache.Open(dir, crlcache.Options{Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatalf("run %d: reopen: %v", run, err)
 		}
+		assertClean(t, c)
 		m, ok := c.Get(hashA)
 		if !ok || m.Number != "01" || m.Entries != 1000 {
 			// The child may have completed; that is fine only if it
 			// committed its full CRL.
-			if !(ok && m.Number == "02" && m.Entries == 600000) {
+			if !(ok && m.Number == "02" && m.Entries == killEntries) {
 				t.Fatalf("run %d: inconsistent meta %+v", run, m)
 			}
 			c.Close()
-			t.Logf("run %d: ingest completed before the kill", run)
-			// Restore the old CRL for the next run.
-			c, _ = crlcache.Open(dir, crlcache.Options{})
-			c.Flush()
-			load(t, c, "01", 0, 1000)
-			c.Close()
+			t.Logf("run %d: ingest completed before the kill (killed=%v)", run, killed)
+			restore()
 			continue
 		}
 		for _, i := range []int{0, 999, 1000, 500000} {
@@ -209,8 +233,18 @@ func TestIngestChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	set := testpki.RealSerials(killEntries, 9, testpki.RevocationOrder)
 	fmt.Println("opened " + strconv.Itoa(os.Getpid()))
-	if err := load(t, c, "02", 0, 600000); err != nil {
+	st, err := c.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range set.Len() {
+		if err := st.Add(set.At(i), 2, time.Unix(1700000000+int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: "02", ThisUpdate: time.Now()}, crlcache.CommitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()

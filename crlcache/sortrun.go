@@ -14,10 +14,10 @@ import (
 // merges the spilled runs and the last, in-memory run into the generation
 // file, written once in key order. Memory is two runs plus one read buffer
 // per spilled run, whatever the CRL's size or order.
-const (
-	runEntries  = 128 << 10
-	spillBuffer = 32 << 10
-)
+const spillBuffer = 32 << 10
+
+// runEntries is the size of a sorted run (a variable for tests).
+var runEntries = 128 << 10
 
 // ref is one entry of a run; its key lives in the run's arena. pfx is the
 // key's first 8 bytes (big-endian, zero-padded) so that most comparisons
@@ -57,6 +57,9 @@ func (r *run) add(key []byte, reason uint16, at int64) {
 // tag, cost no pass), then an insertion sort of each group of equal
 // prefixes by the whole key. tmp is scratch space, returned for reuse.
 func (r *run) sort(tmp []ref) ([]ref, error) {
+	if len(r.refs) < 2 {
+		return tmp, nil
+	}
 	if cap(tmp) < len(r.refs) {
 		tmp = make([]ref, len(r.refs))
 	}
@@ -106,29 +109,40 @@ func (r *run) sort(tmp []ref) ([]ref, error) {
 	return tmp, nil
 }
 
-// spill writes a sorted run as records: uvarint len, key, uvarint reason,
-// varint revokedAt.
-func (r *run) spill(w *bufio.Writer) (int64, error) {
+// spill writes a sorted run as records (uvarint len, key, uvarint reason,
+// varint revokedAt) starting at file offset base. It returns the bytes
+// written and every sampleEvery-th key with its record's offset, which
+// let Commit split the merge in two.
+func (r *run) spill(w *bufio.Writer, base int64) (int64, []sample, error) {
 	var n int64
-	var tmp [3 * binary.MaxVarintLen64]byte
+	var samples []sample
+	var rec []byte
 	for i := range r.refs {
 		e := &r.refs[i]
-		h := binary.PutUvarint(tmp[:], uint64(e.klen))
-		if _, err := w.Write(tmp[:h]); err != nil {
-			return n, err
+		k := r.key(e)
+		if i%sampleEvery == 0 {
+			samples = append(samples, sample{key: append([]byte(nil), k...), off: base + n})
 		}
-		if _, err := w.Write(r.key(e)); err != nil {
-			return n, err
+		rec = binary.AppendUvarint(rec[:0], uint64(e.klen))
+		rec = append(rec, k...)
+		rec = binary.AppendUvarint(rec, uint64(e.reason))
+		rec = binary.AppendVarint(rec, e.at)
+		if _, err := w.Write(rec); err != nil {
+			return n, nil, err
 		}
-		t := binary.PutUvarint(tmp[:], uint64(e.reason))
-		t += binary.PutVarint(tmp[t:], e.at)
-		if _, err := w.Write(tmp[:t]); err != nil {
-			return n, err
-		}
-		n += int64(h + int(e.klen) + t)
+		n += int64(len(rec))
 	}
-	return n, nil
+	return n, samples, nil
 }
+
+// sample is a key of a spilled run and the offset of its record.
+type sample struct {
+	key []byte
+	off int64
+}
+
+// sampleEvery spaces the key samples of a spilled run (a variable for tests).
+var sampleEvery = 2048
 
 // source is one sorted input of the merge.
 type source interface {
@@ -137,15 +151,16 @@ type source interface {
 	cur() (key []byte, reason uint16, at int64)
 }
 
-// memSource reads a sorted run in memory.
+// memSource reads refs [i+1, end) of a sorted run in memory.
 type memSource struct {
-	r *run
-	i int
+	r   *run
+	i   int
+	end int
 }
 
 func (m *memSource) next() (bool, error) {
 	m.i++
-	return m.i < len(m.r.refs), nil
+	return m.i < m.end, nil
 }
 
 func (m *memSource) cur() ([]byte, uint16, int64) {
@@ -153,38 +168,81 @@ func (m *memSource) cur() ([]byte, uint16, int64) {
 	return m.r.key(e), e.reason, e.at
 }
 
-// fileSource reads a spilled run.
+// fileSource reads a spilled run [off, end) through its own buffer.
 type fileSource struct {
-	br     *bufio.Reader
-	key    []byte
-	reason uint16
-	at     int64
+	ra       io.ReaderAt
+	off, end int64 // next file offset to read, end of the run
+	buf      []byte
+	pos      int
+	key      []byte
+	reason   uint16
+	at       int64
+	lo, hi   []byte // keys < lo are skipped; the run ends at a key >= hi (nil: no bound)
 }
 
+// maxRecord bounds one spilled record.
+const maxRecord = 2*binary.MaxVarintLen16 + maxKeyLen + binary.MaxVarintLen64
+
 func newFileSource(ra io.ReaderAt, off, n int64) *fileSource {
-	return &fileSource{br: bufio.NewReaderSize(io.NewSectionReader(ra, off, n), spillBuffer), key: make([]byte, 0, 32)}
+	return &fileSource{ra: ra, off: off, end: off + n, buf: make([]byte, 0, spillBuffer)}
+}
+
+// fill makes sure a whole record is buffered, unless the run ends first.
+func (f *fileSource) fill() error {
+	if len(f.buf)-f.pos >= maxRecord || f.off == f.end {
+		return nil
+	}
+	n := copy(f.buf[:cap(f.buf)], f.buf[f.pos:])
+	want := min(int64(cap(f.buf)-n), f.end-f.off)
+	got, err := f.ra.ReadAt(f.buf[n:n+int(want)], f.off)
+	if int64(got) < want {
+		return fmt.Errorf("crlcache: reading sorted run: %w", errOr(err, io.ErrUnexpectedEOF))
+	}
+	f.off += want
+	f.buf, f.pos = f.buf[:n+got], 0
+	return nil
 }
 
 func (f *fileSource) next() (bool, error) {
-	l, err := binary.ReadUvarint(f.br)
-	if err == io.EOF {
+	for {
+		ok, err := f.read()
+		if !ok || err != nil {
+			return ok, err
+		}
+		if f.hi != nil && bytes.Compare(f.key, f.hi) >= 0 {
+			f.off, f.buf, f.pos = f.end, f.buf[:0], 0
+			return false, nil
+		}
+		if f.lo == nil || bytes.Compare(f.key, f.lo) >= 0 {
+			return true, nil
+		}
+	}
+}
+
+func (f *fileSource) read() (bool, error) {
+	if err := f.fill(); err != nil {
+		return false, err
+	}
+	d := f.buf[f.pos:]
+	if len(d) == 0 {
 		return false, nil
 	}
-	if err != nil || l > maxKeyLen {
-		return false, fmt.Errorf("crlcache: reading sorted run: %w", errOr(err, errCorruptBlock))
+	l, n := binary.Uvarint(d)
+	if n <= 0 || l > maxKeyLen || uint64(len(d)-n) < l {
+		return false, fmt.Errorf("crlcache: reading sorted run: %w", errCorruptBlock)
 	}
-	f.key = f.key[:l]
-	if _, err := io.ReadFull(f.br, f.key); err != nil {
-		return false, fmt.Errorf("crlcache: reading sorted run: %w", err)
+	f.key = d[n : n+int(l)]
+	p := n + int(l)
+	r, n := binary.Uvarint(d[p:])
+	if n <= 0 {
+		return false, fmt.Errorf("crlcache: reading sorted run: %w", errCorruptBlock)
 	}
-	r, err := binary.ReadUvarint(f.br)
-	if err != nil {
-		return false, fmt.Errorf("crlcache: reading sorted run: %w", err)
+	p += n
+	at, n := binary.Varint(d[p:])
+	if n <= 0 {
+		return false, fmt.Errorf("crlcache: reading sorted run: %w", errCorruptBlock)
 	}
-	at, err := binary.ReadVarint(f.br)
-	if err != nil {
-		return false, fmt.Errorf("crlcache: reading sorted run: %w", err)
-	}
+	f.pos += p + n
 	f.reason, f.at = uint16(r), at
 	return true, nil
 }

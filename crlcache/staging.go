@@ -35,7 +35,7 @@ type Staging struct {
 	spill    *os.File
 	sw       *bufio.Writer
 	spillOff int64
-	spans    [][2]int64
+	spans    []span
 	tmp      []ref // radix sort scratch (the sorter's, then write's)
 
 	indirect map[string]bool
@@ -131,9 +131,10 @@ func (s *Staging) sorter() {
 		}
 		if err == nil {
 			var n int64
-			n, err = r.spill(s.sw)
+			var samples []sample
+			n, samples, err = r.spill(s.sw, s.spillOff)
 			s.mu.Lock()
-			s.spans = append(s.spans, [2]int64{s.spillOff, n})
+			s.spans = append(s.spans, span{off: s.spillOff, n: n, samples: samples})
 			s.spillOff += n
 			s.mu.Unlock()
 			if err != nil {
@@ -177,6 +178,12 @@ func (s *Staging) release() {
 	s.cur = nil
 }
 
+// span is a spilled run: its place in the staging file and key samples.
+type span struct {
+	off, n  int64
+	samples []sample
+}
+
 // write merges everything staged into the generation file at path.
 func (s *Staging) write(path string) error {
 	if err := s.stopSorter(); err != nil {
@@ -186,16 +193,16 @@ func (s *Staging) write(path string) error {
 	if s.tmp, err = s.cur.sort(s.tmp); err != nil {
 		return err
 	}
-	srcs := []source{&memSource{r: s.cur, i: -1}}
-	for _, sp := range s.spans {
-		srcs = append(srcs, newFileSource(s.spill, sp[0], sp[1]))
-	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("crlcache: creating %s: %w", path, err)
 	}
 	gw := newGenWriter(f)
-	err = merge(srcs, gw)
+	if len(s.spans) == 0 {
+		err = merge([]source{&memSource{r: s.cur, i: -1, end: len(s.cur.refs)}}, gw)
+	} else {
+		err = s.mergeTwo(gw)
+	}
 	if err == nil {
 		err = gw.finish()
 	}
