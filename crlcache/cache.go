@@ -64,9 +64,13 @@ var CorruptionHook = func(path, aside string, cause error) {}
 
 // DamageHook is told of every other repair: a damaged CRL file dropped, a
 // database rebuilt at run time, a cache directory that cannot be used (the
-// cache then runs in a temporary directory), a migration. The default
-// logs an error with slog.Default().
+// cache then runs in a temporary directory), a migration (cause nil). The
+// default logs with slog.Default(): an error, or a warning without cause.
 var DamageHook = func(what, path string, cause error) {
+	if cause == nil {
+		slog.Default().Warn("CRL cache: "+what, "file", path)
+		return
+	}
 	slog.Default().Error("CRL cache: "+what, "file", path, "err", cause)
 }
 
