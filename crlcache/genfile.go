@@ -125,22 +125,24 @@ func openGen(path string) (*genFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := readIndex(f)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	g, err := readIndex(f, fi.Size())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("crlcache: %s: %w", path, err)
 	}
-	g.path = path
+	g.f, g.path = f, path
 	g.refs.Store(1)
 	return g, nil
 }
 
-func readIndex(f *os.File) (*genFile, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := fi.Size()
+// readIndex checks the trailer and reads the block index of a file of
+// size bytes.
+func readIndex(f io.ReaderAt, size int64) (*genFile, error) {
 	if size < genTrailer {
 		return nil, errCorruptBlock
 	}
@@ -166,7 +168,7 @@ func readIndex(f *os.File) (*genFile, error) {
 	if crc32.Checksum(ix, castagnoli) != sum {
 		return nil, errCorruptBlock
 	}
-	g := &genFile{f: f, entries: entries, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
+	g := &genFile{entries: entries, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
 	if err := g.parseIndex(ix, blocks, ixOff); err != nil {
 		return nil, err
 	}

@@ -310,3 +310,54 @@ func assertClean(t *testing.T, c *crlcache.Cache) {
 		t.Fatalf("cache directory: unexpected %v, missing %v", got, want)
 	}
 }
+
+// TestCheckIsOneSnapshot: while CRLs that list serial 7 (even numbers)
+// and CRLs that do not (odd numbers) replace each other, every Check
+// pairs the Meta with the entries of that same CRL (issue 10 §2).
+func TestCheckIsOneSnapshot(t *testing.T) {
+	c, err := crlcache.Open(t.TempDir(), crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			r, ok, err := c.Check(hashA, []byte{7})
+			if err != nil {
+				done <- err
+				return
+			}
+			if !ok {
+				continue
+			}
+			var num int
+			fmt.Sscanf(r.Meta.Number, "%x", &num)
+			if r.Revoked != (num%2 == 0) {
+				done <- fmt.Errorf("CRL number %s paired with revoked=%v", r.Meta.Number, r.Revoked)
+				return
+			}
+		}
+	}()
+	for i := 1; i <= 60; i++ {
+		st, _ := c.Begin()
+		st.Add([]byte{9}, 0, time.Now())
+		if i%2 == 0 {
+			st.Add([]byte{7}, 0, time.Now())
+		}
+		if err := st.Commit(crlcache.Meta{IssuerHash: hashA, Number: fmt.Sprintf("%02X", i)}, crlcache.CommitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -134,11 +134,17 @@ func (c *Checker) certLookup(ctx context.Context, req *Request, cert *x509.Certi
 
 // lookup implements GnuPG's cache_isvalid for issuerHash and serial.
 func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, serial []byte, forceRefresh bool) (Status, error) {
-	m, ok := c.cache.Get(issuerHash)
+	// One snapshot: the Meta checked below is the one the entries belong
+	// to, even when a new CRL is committed meanwhile.
+	res, ok, err := c.cache.Check(issuerHash, serial)
+	if err != nil {
+		return DontKnow, err
+	}
 	if !ok {
 		c.log.Debug("no CRL available for issuer id", "issuer_hash", issuerHash)
 		return DontKnow, nil
 	}
+	m := res.Meta
 	now := c.cfg.Now()
 	if m.NextUpdate.Before(now) {
 		c.log.Info("cached CRL too old; update required", "issuer_hash", issuerHash)
@@ -151,20 +157,13 @@ func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, s
 	if m.Flags != 0 {
 		return CantUse, nil
 	}
-	_, revoked, ok, err := c.cache.Lookup(issuerHash, serial)
-	if err != nil {
-		return DontKnow, err
-	}
-	if !ok {
-		return DontKnow, nil
-	}
 	if m.TrustFpr != "" {
 		if req.Asker == nil || !req.Asker.IsTrusted(ctx, m.TrustFpr) {
 			c.log.Info("CRL issuer root not trusted by the client", "fpr", m.TrustFpr)
 			return CantUse, nil
 		}
 	}
-	if revoked {
+	if res.Revoked {
 		return Revoked, nil
 	}
 	return Valid, nil
