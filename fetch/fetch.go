@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +35,8 @@ type Config struct {
 	// Resolver resolves host names (nil = the system's); tests point it at
 	// a loopback name server.
 	Resolver *net.Resolver
+	// RootCAs verifies https servers (nil = the system's roots).
+	RootCAs *x509.CertPool
 	// Proxy is an explicit proxy URL ("" = none unless HonorEnvProxy).
 	Proxy string
 	// HonorEnvProxy uses $http_proxy / $https_proxy when Proxy is "".
@@ -75,6 +78,7 @@ func New(cfg Config) *Fetcher {
 		// No Accept-Encoding and no transparent gunzip: GnuPG asks for
 		// none, and a 1 MB gzip bomb must not become 1 GB here.
 		DisableCompression:     true,
+		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		MaxResponseHeaderBytes: 64 << 10,
 		// HTTP/1.1 only (GnuPG speaks 1.0): no HTTP/2 frame floods.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
@@ -82,6 +86,9 @@ func New(cfg Config) *Fetcher {
 	f.client = &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: f.checkRedirect}
 	return f
 }
+
+// CloseIdleConnections closes the kept-alive connections to servers.
+func (f *Fetcher) CloseIdleConnections() { f.client.CloseIdleConnections() }
 
 // checkRedirect allows at most MaxRedirects redirects, to http or https
 // only (GnuPG: "Invalid URI" for file:, ftp:, ldap:, data: …).
@@ -239,7 +246,7 @@ func (c *capped) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	if c.left < 0 {
-		return n, ErrTooLarge
+		return n + int(c.left), ErrTooLarge // the byte past the cap is not passed on
 	}
 	if err != nil && err != io.EOF {
 		err = transportError(c.ctx, c.url, err)
