@@ -93,3 +93,14 @@ func lastPart(msg string) string {
 	}
 	return msg
 }
+
+// Cause returns the cause of a network error in plain words, as
+// TransportError says it ("Connection refused", "No name", …), for callers
+// that answer with a code of their own (LDAP: No data, as GnuPG).
+func Cause(err error) string {
+	code, _, cause := classify(err)
+	if cause == "" {
+		cause = code.Error()
+	}
+	return cause
+}

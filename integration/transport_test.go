@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -135,4 +136,30 @@ func TestTransportErrorsMatchGnuPG(t *testing.T) {
 func code16(n string) uint64 {
 	v, _ := strconv.ParseUint(n, 10, 32)
 	return v & 0xffff
+}
+
+// TestOneShotTransportMessages (issue 14): `dirmngr --fetch-crl` with an
+// unreachable server says what GnuPG's dirmngr says — the cause once, in
+// plain words, no Go error chain — for HTTP and LDAP alike.
+func TestOneShotTransportMessages(t *testing.T) {
+	ours := bin(t, "dirmngr")
+	theirs := requireTool(t, "dirmngr")
+	down := closedAddr(t)
+	for _, tc := range []struct{ url, cause string }{
+		{"http://" + down + "/ca.crl", "Connection refused"},
+		{"ldap://" + down + "/cn=x?certificateRevocationList", "No data"},
+	} {
+		want := "fetching CRL from '" + tc.url + "' failed: " + tc.cause
+		for _, prog := range []string{ours, theirs} {
+			home := newHome(t)
+			cmd := exec.Command(prog, "--homedir", home, "--fetch-crl", tc.url)
+			out, _ := cmd.CombinedOutput()
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: no %q in\n%s", prog, want, out)
+			}
+			if prog == ours && regexp.MustCompile(`dial tcp|connect: |Get "`).Match(out) {
+				t.Errorf("Go error chain in\n%s", out)
+			}
+		}
+	}
 }

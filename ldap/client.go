@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	goldap "github.com/go-ldap/ldap/v3"
 )
@@ -122,7 +123,8 @@ func (o *Options) dial(ctx context.Context, srv *Server) (*goldap.Conn, error) {
 	tlsConf := &tls.Config{ServerName: srv.Host, RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
 	conn, err := goldap.DialURL(addr, goldap.DialWithDialer(d), goldap.DialWithTLSConfig(tlsConf))
 	if err != nil {
-		return nil, fmt.Errorf("ldap: connecting to %s: %w", addr, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		// GnuPG answers No data; the log says why, once, in plain words.
+		return nil, noData("can't connect to '" + addr + "': " + fetch.Cause(err))
 	}
 	conn.SetTimeout(o.timeout())
 	if srv.StartTLS && !srv.LDAPOverTLS {
@@ -221,6 +223,13 @@ func (o *Options) fetchOne(ctx context.Context, srv *Server, u *URL, attrs []str
 	}
 	return nil, fmt.Errorf("ldap: nothing found at %q on %s: %w", u.DN, srv.Host, gpgerr.ErrNoData)
 }
+
+// noData is an LDAP failure answered with No data (as GnuPG's dirmngr
+// does) whose message is msg alone.
+type noData string
+
+func (e noData) Error() string { return "ldap: " + string(e) }
+func (e noData) Unwrap() error { return gpgerr.ErrNoData }
 
 func mapError(err error) error {
 	var le *goldap.Error
