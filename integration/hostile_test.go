@@ -3,15 +3,19 @@ package integration
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
@@ -174,5 +178,49 @@ func TestFetchCRLHostileBodies(t *testing.T) {
 	}
 	if res.code == 0 || strings.Count(strings.Join(res.lines, "\n"), "not recognised") != 3 {
 		t.Errorf("hostile CRLs not reported: exit %d\n%s", res.code, strings.Join(res.lines, "\n"))
+	}
+}
+
+// BenchmarkLoadPEMMemory loads a big PEM CRL (BENCH_PEM_ENTRIES entries,
+// default 3M: about 120 MB of DER, 160 MB of PEM; before issue 13 such a
+// CRL peaked at 361 MB) into our daemon and reports the growth of its peak
+// resident size during the load (VmHWM reset before).
+func BenchmarkLoadPEMMemory(b *testing.B) {
+	ours := buildPlain(b)
+	n := 3_000_000
+	if v := os.Getenv("BENCH_PEM_ENTRIES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("PEM Bench Root", "", "")})
+	t0 := time.Now().Add(-time.Duration(n+3600) * time.Second)
+	set := testpki.RealSerials(n, 7, testpki.RevocationOrder)
+	spec := &testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Count: n,
+		Gen: func(i int) testpki.Entry { return set.Entry(i, t0) }}
+	crlFile := testpki.WriteFile(b.TempDir(), "big.pem", testpki.PEM(spec.Build()))
+	set, spec = nil, nil
+	fi, _ := os.Stat(crlFile)
+	for range b.N {
+		home := newHome(b)
+		pid := startDaemon(b, ours, home)
+		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+		hwm0 := peakRSS(pid)
+		c, err := assuan.Dial(filepath.Join(home, "S.dirmngr"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root)); err != nil {
+			b.Fatalf("LOADCRL: %v", err)
+		}
+		took := time.Since(start)
+		c.Close()
+		grew := peakRSS(pid) - hwm0
+		fmt.Printf("\nPEM CRL, %d entries, %.1f MB: LOADCRL %.1f s, VmHWM +%.1f MB\n", n, float64(fi.Size())/1e6, took.Seconds(), float64(grew)/1e6)
+		b.ReportMetric(float64(grew)/1e6, "hwm-growth-MB")
+		b.ReportMetric(took.Seconds(), "load-s")
+		gca(b, home, "KILLDIRMNGR")
 	}
 }
