@@ -163,3 +163,48 @@ func TestOneShotTransportMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestClientTransportMatchesGnuPG (issue 14, dirmngr-client path): a
+// certificate whose distribution point refuses connections and a
+// --load-crl --url of a refused server: GnuPG's dirmngr-client on GnuPG's
+// dirmngr and ours on ours print the same failure lines. (The client's
+// exit codes and -v lines are compared in client_test.go.)
+func TestClientTransportMatchesGnuPG(t *testing.T) {
+	l := newLab(t)
+	down := closedAddr(t)
+	cert := l.root.Issue(testpki.Template{Subject: testpki.Name("unreachable dp", "Dirmngr Research", "DE"), CRLURLs: []string{"http://" + down + "/ca.crl"}})
+	pairs := []struct{ daemon, client string }{
+		{bin(t, "dirmngr"), bin(t, "dirmngr-client")},
+		{requireTool(t, "dirmngr"), requireTool(t, "dirmngr-client")},
+	}
+	var got [2][]string
+	for i, p := range pairs {
+		home := newHome(t)
+		os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
+		testpki.WriteFile(filepath.Join(home, "trusted-certs"), "root.crt", l.root.DER())
+		startDaemon(t, p.daemon, home)
+		for _, run := range []struct {
+			stdin []byte
+			args  []string
+		}{{cert.DER(), []string{"-v"}}, {nil, []string{"-v", "--load-crl", "--url", "http://" + down + "/ca.crl"}}} {
+			r := runClientProg(t, p.client, home, run.stdin, run.args...)
+			var lines []string
+			for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+				if strings.Contains(line, "failed") {
+					lines = append(lines, line)
+				}
+			}
+			got[i] = append(got[i], strings.Join(lines, " | "))
+		}
+		gca(t, home, "KILLDIRMNGR")
+	}
+	for i := range got[1] {
+		t.Logf("ours:  %s\nGnuPG: %s", got[0][i], got[1][i])
+		if got[0][i] != got[1][i] {
+			t.Errorf("differs:\n ours:  %s\n GnuPG: %s", got[0][i], got[1][i])
+		}
+	}
+	if !strings.Contains(strings.Join(got[0], "\n"), "Connection refused") {
+		t.Errorf("no 'Connection refused' in %q", got[0])
+	}
+}
