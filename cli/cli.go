@@ -16,6 +16,9 @@ import (
 // ProgramVersion is this implementation's own version.
 const ProgramVersion = "0.1.0"
 
+// GnuPGVersion is the GnuPG release whose behaviour the programs match.
+const GnuPGVersion = "2.2.40"
+
 // ExitError carries a process exit status through cobra.
 type ExitError struct{ Code int }
 

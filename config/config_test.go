@@ -82,7 +82,7 @@ func TestLoadErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown option on the command line", "", []string{"--no-such-option"}, "unknown flag"},
+		{"unknown option on the command line", "", []string{"--no-such-option"}, "invalid option \"--no-such-option\""},
 		{"missing explicit options file", "", []string{"--options", filepath.Join(home, "nope.conf")}, "nope.conf"},
 		{"bad number in file", "max-replies many\n", nil, "max-replies"},
 		{"bad debug level", "", []string{"--debug-level", "loud"}, "invalid debug-level"},

@@ -118,7 +118,7 @@ func Load(args []string) (*Loaded, error) {
 	// First pass: only to learn --homedir, --options and --no-options.
 	var pre Options = Defaults()
 	fs := newFlagSet(&pre)
-	if err := fs.Parse(args); err != nil {
+	if err := ParseArgs(fs, args); err != nil {
 		return nil, err
 	}
 	res := &Loaded{}
@@ -158,7 +158,7 @@ func Load(args []string) (*Loaded, error) {
 			return nil, fmt.Errorf("option file '%s': %w", res.ConfigFile, err)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := ParseArgs(fs, args); err != nil {
 		return nil, err
 	}
 	opts.Homedir = res.Homedir
@@ -216,4 +216,82 @@ func applyFile(fs *pflag.FlagSet, r io.Reader, name string) ([]string, error) {
 		}
 	}
 	return warnings, nil
+}
+
+// WantsGpgconfTest reports whether the command line asks for
+// --gpgconf-test (abbreviations included).
+func WantsGpgconfTest(args []string) bool {
+	var o Options = Defaults()
+	fs := newFlagSet(&o)
+	expanded, err := ExpandAbbrev(fs, args)
+	if err != nil {
+		return false
+	}
+	for _, a := range expanded {
+		if a == "--" {
+			break
+		}
+		if a == "--gpgconf-test" {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigProblems checks the configuration file args select, line by line,
+// and returns its bad lines in GnuPG's words ("FILE:LINE: invalid option",
+// "FILE:LINE: missing argument"; "FILE:LINE: invalid argument" for a value
+// this implementation cannot use), as `dirmngr --gpgconf-test` reports them.
+func ConfigProblems(args []string) ([]string, error) {
+	var pre Options = Defaults()
+	fs := newFlagSet(&pre)
+	fs.ParseErrorsWhitelist.UnknownFlags = true
+	if err := ParseArgs(fs, args); err != nil {
+		return nil, err
+	}
+	if pre.NoOptions {
+		return nil, nil
+	}
+	name := filepath.Join(StandardHomedir(), "dirmngr.conf")
+	switch system, _ := systemMode(&pre); {
+	case pre.OptionsFile != "":
+		name = absClean(pre.OptionsFile)
+	case system:
+		name = filepath.Join(SystemDirs().Config, "dirmngr.conf")
+	case pre.Homedir != "":
+		name = filepath.Join(absClean(pre.Homedir), "dirmngr.conf")
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) && pre.OptionsFile == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("option file '%s': %w", name, err)
+	}
+	defer f.Close()
+	entries, err := ParseFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading '%s': %w", name, err)
+	}
+	var scratch Options = Defaults()
+	check := newFlagSet(&scratch)
+	var problems []string
+	for _, e := range entries {
+		fl := check.Lookup(e.Name)
+		what := ""
+		switch {
+		case fl == nil:
+			what = "invalid option"
+		case e.Value == "" && takesValue(fl):
+			what = "missing argument"
+		case e.Value != "" && takesValue(fl):
+			if err := check.Set(e.Name, e.Value); err != nil {
+				what = "invalid argument"
+			}
+		}
+		if what != "" {
+			problems = append(problems, fmt.Sprintf("%s:%d: %s", name, e.Line, what))
+		}
+	}
+	return problems, nil
 }

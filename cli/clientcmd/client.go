@@ -34,7 +34,7 @@ type clientOpts struct {
 	ping, cacheCert         bool
 	validate, lookup, local bool
 	url, loadCRL, squid     bool
-	pem                     bool
+	pem, version            bool
 	homedir, socket         string
 }
 
@@ -50,8 +50,23 @@ func NewCommand() *cobra.Command {
 			"(revoked, or failed validation) and 2 for general failures.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Parsed in RunE GnuPG's way: abbreviations, GnuPG's error words.
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runClient(cmd.Context(), &o, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			cmd.InitDefaultHelpFlag()
+			if err := config.ParseArgs(cmd.Flags(), args); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err.Error())
+				return cli.ExitError{Code: 2}
+			}
+			if help, _ := cmd.Flags().GetBool("help"); help {
+				return cmd.Help()
+			}
+			if o.version {
+				fmt.Fprintf(cmd.OutOrStdout(), "dirmngr-client %s\nCompatible with GnuPG's dirmngr-client %s.\n", cli.ProgramVersion, cli.GnuPGVersion)
+				fmt.Fprintln(cmd.OutOrStdout(), "This is free software: you are free to change and redistribute it.\nThere is NO WARRANTY, to the extent permitted by law.")
+				return nil
+			}
+			return runClient(cmd.Context(), &o, cmd.Flags().Args(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -71,6 +86,7 @@ func NewCommand() *cobra.Command {
 	f.BoolVar(&o.forceDefault, "force-default-responder", false, "force the use of the default OCSP responder")
 	f.StringVar(&o.homedir, "homedir", "", "the GnuPG home directory (default $GNUPGHOME or ~/.gnupg)")
 	f.StringVar(&o.socket, "socket", "", "connect to this socket instead of the homedir's")
+	f.BoolVar(&o.version, "version", false, "print the program version and exit")
 	return cmd
 }
 
@@ -113,14 +129,16 @@ func runClient(ctx context.Context, o *clientOpts, args []string, in io.Reader, 
 	r := &clientRun{o: o, errOut: errOut, agent: filepath.Join(filepath.Dir(sock), "S.gpg-agent")}
 	c, err := assuan.Dial(sock)
 	if err != nil {
-		r.errorf("can't connect to the dirmngr: %v", err)
+		// GnuPG's words; the socket and the system's reason with -v.
+		r.logf(1, "no dirmngr answers on '%s'", sock)
+		r.errorf("can't connect to the dirmngr: No dirmngr")
 		return cli.ExitError{Code: 2}
 	}
 	defer c.Close()
 	r.c = c
 	switch {
 	case o.ping:
-		r.logf(1, "a dirmngr daemon is up and running")
+		r.logf(0, "a dirmngr daemon is up and running")
 		return nil
 	case o.loadCRL:
 		return r.loadCRLs(ctx, args)
@@ -304,7 +322,7 @@ func (r *clientRun) checkOne(ctx context.Context, der []byte) int {
 	}
 	switch {
 	case err == nil:
-		r.logf(1, "certificate is valid")
+		r.logf(0, "certificate is valid") // GnuPG prints it unless --quiet
 		return 0
 	case code == gpgerr.ErrCertRevoked:
 		r.errorf("certificate has been revoked")
@@ -339,7 +357,7 @@ func (r *clientRun) loadCRLs(ctx context.Context, args []string) error {
 		}
 	}
 	if failed {
-		return cli.ExitError{Code: 2}
+		return cli.ExitError{Code: 1} // as GnuPG's dirmngr-client
 	}
 	return nil
 }
@@ -366,7 +384,9 @@ func (r *clientRun) lookups(ctx context.Context, args []string, out io.Writer) e
 		if buf.Len() > 0 {
 			writeBase64(out, buf.Bytes(), r.o.pem)
 		}
-		if err != nil {
+		// Nothing found is not a failure: GnuPG's client exits 0 then.
+		if err != nil && !notFound(gpgerr.CodeOf(err)) {
+			r.errorf("lookup of '%s' failed: %s", a, gpgerr.CodeOf(err).Error())
 			failed = true
 		}
 	}
@@ -374,6 +394,11 @@ func (r *clientRun) lookups(ctx context.Context, args []string, out io.Writer) e
 		return cli.ExitError{Code: 2}
 	}
 	return nil
+}
+
+// notFound reports whether a LOOKUP error only says that nothing matched.
+func notFound(c gpgerr.Code) bool {
+	return c == gpgerr.ErrNotFound || c == gpgerr.ErrNoData || c == gpgerr.ErrEOF
 }
 
 func writeBase64(w io.Writer, der []byte, asPEM bool) {

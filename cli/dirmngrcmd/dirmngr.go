@@ -36,6 +36,9 @@ func NewCommand() *cobra.Command {
 		SilenceUsage:          true,
 		SilenceErrors:         true,
 		DisableFlagsInUseLine: true,
+		// config.Load parses the options itself, GnuPG's way (abbreviations,
+		// GnuPG's error words); the flags are registered for the man page.
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDirmngr(cmd, os.Args[1:])
 		},
@@ -76,9 +79,17 @@ func writeHelp(w io.Writer, o *config.Options) {
 
 func runDirmngr(cmd *cobra.Command, args []string) error {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if config.WantsGpgconfTest(args) {
+		return gpgconfTest(args, errOut)
+	}
 	loaded, err := config.Load(args)
 	if err != nil {
-		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		var oe *config.OptionError
+		if errors.As(err, &oe) {
+			fmt.Fprintln(errOut, oe.Msg) // as GnuPG: no program name
+		} else {
+			fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		}
 		return cli.ExitError{Code: 2}
 	}
 	o := loaded.Opts
@@ -121,7 +132,7 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	case "gpgconf-list":
 		fmt.Fprintf(out, "debug-level:16:\"none\nldaptimeout:16:%d\nmax-replies:16:%d\nresolver-timeout:16:0\n", 15, 10)
 		return nil
-	case "gpgconf-test", "gpgconf-versions", "shutdown":
+	case "gpgconf-versions", "shutdown":
 		return nil // --shutdown is documented to have no effect
 	case "list-crls", "load-crl", "fetch-crl", "flush":
 		return runOneShot(command, loaded, loaded.Args, out, errOut)
@@ -155,6 +166,26 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 		return runDaemon(d, loaded, args, out)
 	}
 	return fmt.Errorf("unhandled command --%s", command)
+}
+
+// gpgconfTest reports the bad lines of the configuration file on stderr
+// in GnuPG's words and, as GnuPG's dirmngr, exits 0 (gpgconf reads the
+// lines).
+func gpgconfTest(args []string, errOut io.Writer) error {
+	problems, err := config.ConfigProblems(args)
+	if err != nil {
+		var oe *config.OptionError
+		if errors.As(err, &oe) {
+			fmt.Fprintln(errOut, oe.Msg)
+			return cli.ExitError{Code: 2}
+		}
+		fmt.Fprintf(errOut, "dirmngr: %v\n", err)
+		return cli.ExitError{Code: 2}
+	}
+	for _, p := range problems {
+		fmt.Fprintln(errOut, p)
+	}
+	return nil
 }
 
 func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io.Writer) error {

@@ -86,7 +86,7 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 		}
 	}
 	if failed {
-		return cli.ExitError{Code: 2}
+		return cli.ExitError{Code: 1} // GnuPG's status for a CRL that failed to load
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func viaDaemon(command string, loaded *config.Loaded, operands []string, out, er
 		}
 	}
 	if failed {
-		return cli.ExitError{Code: 2}
+		return cli.ExitError{Code: 1}
 	}
 	return nil
 }

@@ -215,8 +215,10 @@ func ClientManPage(date string) []byte { return ClientManPageFor(date, SourceNam
 func ClientManPageFor(date string, n Names) []byte {
 	cmd := clientcmd.NewCommand()
 	return flagsManPage(cmd, n.Client, "1", date, cmd.Long, `.SH EXIT STATUS
-0 the certificate is valid (or the operation succeeded), 1 it is revoked or failed
-validation, 2 any other error.
+As GnuPG's dirmngr\-client: 0 the certificate is valid, the operation succeeded, or
+\fB\-\-lookup\fR found nothing; 1 the certificate is revoked or failed validation, or a
+CRL given to \fB\-\-load\-crl\fR could not be loaded; 2 any other error (no dirmngr, bad
+input, a failed check).
 .SH INQUIRIES
 dirmngr\-client answers TARGETCERT and SENDCERT with the certificates of the invocation,
 and ISTRUSTED by asking gpg\-agent (S.gpg\-agent next to the dirmngr socket) whether the
