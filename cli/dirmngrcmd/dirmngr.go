@@ -18,6 +18,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/lifecycle"
 	"github.com/dirmngr/dirmngr/server"
 )
@@ -150,7 +151,11 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	switch command {
 	case "server":
 		if err := d.ServeStdio(context.Background(), os.Stdin, out); err != nil {
+			if errors.Is(err, crlcache.ErrLocked) {
+				return relaySession(loaded, os.Stdin, out, errOut)
+			}
 			d.Log.Error("server failed", "err", err)
+			alsoOnStderr(o, errOut, err)
 			return cli.ExitError{Code: 2}
 		}
 		return nil
@@ -161,11 +166,25 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 			return cli.ExitError{Code: 2}
 		}
 		d.Notify = func(state string) { daemon.SdNotify(false, state) }
-		return serveOrFail(d, ln, path, nil)
+		return serveOrFail(d, o, errOut, ln, path, nil)
 	case "daemon":
-		return runDaemon(d, loaded, args, out)
+		return runDaemon(d, loaded, args, out, errOut)
 	}
 	return fmt.Errorf("unhandled command --%s", command)
+}
+
+// alsoOnStderr repeats a start-up failure on stderr when the log goes to
+// a file, so that the person starting dirmngr sees why it did not start
+// (a busy CRL cache above all), not only the log file.
+func alsoOnStderr(o *config.Options, errOut io.Writer, err error) {
+	if o.LogFile == "" {
+		return
+	}
+	if errors.Is(err, crlcache.ErrLocked) {
+		fmt.Fprintf(errOut, "dirmngr: the CRL cache is in use by another process (a running dirmngr or one-shot command): %v\n", err)
+		return
+	}
+	fmt.Fprintf(errOut, "dirmngr: %v\n", err)
 }
 
 // gpgconfTest reports the bad lines of the configuration file on stderr
@@ -188,7 +207,7 @@ func gpgconfTest(args []string, errOut io.Writer) error {
 	return nil
 }
 
-func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io.Writer) error {
+func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out, errOut io.Writer) error {
 	o := loaded.Opts
 	ln, ready, err := lifecycle.Inherited()
 	if err != nil {
@@ -204,7 +223,7 @@ func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io
 		return cli.ExitError{Code: 2}
 	}
 	if ln != nil { // we are the detached child
-		return serveOrFail(d, ln, path, ready)
+		return serveOrFail(d, o, errOut, ln, path, ready)
 	}
 	uln, err := lifecycle.Listen(path, o.ListenBacklog)
 	if err != nil {
@@ -222,12 +241,13 @@ func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io
 		}
 	}
 	if o.NoDetach {
-		return serveOrFail(d, uln, path, nil)
+		return serveOrFail(d, o, errOut, uln, path, nil)
 	}
 	pid, err := lifecycle.Detach(uln, args, config.Seconds(o.ReadyTimeout))
 	uln.Close()
 	if err != nil {
 		d.Log.Error(err.Error())
+		alsoOnStderr(o, errOut, err)
 		return cli.ExitError{Code: 2}
 	}
 	csh := o.Csh || (!o.Sh && strings.HasSuffix(os.Getenv("SHELL"), "csh"))
@@ -236,9 +256,12 @@ func runDaemon(d *lifecycle.Daemon, loaded *config.Loaded, args []string, out io
 }
 
 // serveOrFail reports readiness to a detaching parent, then serves.
-func serveOrFail(d *lifecycle.Daemon, ln net.Listener, path string, ready func(error)) error {
+func serveOrFail(d *lifecycle.Daemon, o *config.Options, errOut io.Writer, ln net.Listener, path string, ready func(error)) error {
 	if err := d.Prepare(path); err != nil {
 		d.Log.Error(err.Error())
+		if ready == nil {
+			alsoOnStderr(o, errOut, err)
+		}
 		if ready != nil {
 			ready(err)
 		}
