@@ -237,6 +237,9 @@ func (s *Session) dispatch(line string) (err error) {
 			s.reply(herr)
 			return errSessionEnd
 		}
+		if herr != nil {
+			s.logFailure(cmd.Name, herr)
+		}
 	default:
 		switch strings.ToUpper(name) {
 		case "NOP":
@@ -369,6 +372,23 @@ func (s *Session) help(args string) error {
 	return gpgerr.ErrUnknownCommand
 }
 
+// logFailure logs a failed command by name, as GnuPG's dirmngr does
+// ("command 'ISVALID' failed: Certificate revoked"); the underlying cause,
+// when it says more than the error text, follows once.
+func (s *Session) logFailure(name string, herr error) {
+	text := gpgerr.CodeOf(herr).Error()
+	msg := fmt.Sprintf("command '%s' failed: %s", name, text)
+	// The cause without the repeated error text ("No such file or
+	// directory: open X: no such file or directory" → "open X").
+	cause := strings.TrimPrefix(herr.Error(), text+": ")
+	cause = strings.TrimSuffix(cause, ": "+strings.ToLower(text))
+	if cause != text && cause != "" {
+		s.srv.log().Info(msg, "session", s.ID, "cause", cause)
+		return
+	}
+	s.srv.log().Info(msg, "session", s.ID)
+}
+
 // reply writes OK or ERR for the finished command and flushes.
 func (s *Session) reply(herr error) error {
 	if s.err != nil {
@@ -390,10 +410,6 @@ func (s *Session) reply(herr error) error {
 	src := gpgerr.SourceOf(herr)
 	if src == gpgerr.SourceUnknown {
 		src = s.srv.ErrorSource
-	}
-	var e *gpgerr.Error
-	if errors.As(herr, &e) && e.Err != nil {
-		s.srv.log().Info("command failed", "session", s.ID, "err", herr)
 	}
 	text := trunc(code.Error(), 50)
 	line := fmt.Sprintf("ERR %d %s <%s>", gpgerr.WireValue(src, code), text, trunc(src.String(), 30))

@@ -23,6 +23,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/gpgerr"
@@ -203,6 +204,7 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 		return err
 	}
 	defer d.Close()
+	d.Log.Info("dirmngr (Go) " + cli.ProgramVersion + " started (GnuPG " + server.Version + " compatible)")
 	d.Log.Info("listening on socket '" + path + "'")
 
 	sigs := d.sigs
@@ -238,7 +240,7 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 			if d.Notify != nil {
 				d.Notify(daemon.SdNotifyStopping)
 			}
-			d.Log.Info("dirmngr " + server.Version + " stopped")
+			d.Log.Info("dirmngr (Go) " + cli.ProgramVersion + " stopped")
 			return nil
 		}
 	}
@@ -297,10 +299,17 @@ func (d *Daemon) session(c *trackedConn) {
 	peer := assuan.PeerCredOf(c.Conn)
 	d.Log.Debug("handler for session started", "session", id, "pid", peer.PID, "uid", peer.UID)
 	err := d.srv.ServeConn(context.Background(), c, id, peer)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	if err != nil && !clientGone(err) {
 		d.Log.Info("session ended", "session", id, "err", err)
 	}
 	d.Log.Debug("handler for session terminated", "session", id)
+}
+
+// clientGone reports whether a session ended only because the client went
+// away (EOF, closed, broken pipe, reset): nothing worth logging.
+func clientGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // afterSession runs when a session ended; n sessions remain.

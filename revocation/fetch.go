@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
 )
@@ -86,11 +89,13 @@ func (c *Checker) fetchAndLoad(ctx context.Context, req *Request, url string) er
 			return fmt.Errorf("revocation: no LDAP configuration: %w", gpgerr.ErrNotSupported)
 		}
 		c.log.Info("fetching CRL", "url", url)
+		start := time.Now()
 		data, err := c.ldap.FetchURL(ctx, req.LDAPServers, url)
 		if err != nil {
 			return err
 		}
-		_, err = c.Load(ctx, req, bytes.NewReader(data), url, fetch.Validators{})
+		m, err := c.Load(ctx, req, bytes.NewReader(data), url, fetch.Validators{})
+		c.logFetched(url, int64(len(data)), m, start)
 		return err
 	}
 	f := c.fetcher(req)
@@ -110,6 +115,7 @@ func (c *Checker) fetchAndLoad(ctx context.Context, req *Request, url string) er
 			break
 		}
 	}
+	start := time.Now()
 	resp, err := f.Get(ctx, url, prev)
 	if err != nil {
 		return err
@@ -119,8 +125,34 @@ func (c *Checker) fetchAndLoad(ctx context.Context, req *Request, url string) er
 		c.log.Info("CRL not modified", "url", url)
 		return c.cache.Touch(prevHash, now)
 	}
-	_, err = c.Load(ctx, req, resp.Body, url, resp.Validators)
+	body := &countingReader{r: resp.Body}
+	m, err := c.Load(ctx, req, body, url, resp.Validators)
+	c.logFetched(url, body.n, m, start)
 	return err
+}
+
+// logFetched logs a CRL fetch that loaded: URL, bytes, entries and time.
+func (c *Checker) logFetched(url string, n int64, m *crlcache.Meta, start time.Time) {
+	if m == nil {
+		return
+	}
+	entries := m.Entries
+	if cm, ok := c.cache.Get(m.IssuerHash); ok {
+		entries = cm.Entries
+	}
+	c.log.Info("CRL fetched", "url", url, "bytes", n, "entries", entries, "time", time.Since(start).Round(time.Millisecond))
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n += int64(n)
+	return n, err
 }
 
 // fetcher is the HTTP fetcher for req: the configured one, through the

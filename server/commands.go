@@ -86,7 +86,8 @@ func (s *Server) handle(h handler) assuan.HandlerFunc {
 	return func(as *assuan.Session, args string) error {
 		s.stats.requests.Add(1)
 		err := h(&cmd{as: as, st: state(as), set: s.sets.Current()}, args)
-		if err != nil {
+		// A revoked certificate is an answer, not an error.
+		if err != nil && gpgerr.CodeOf(err) != gpgerr.ErrCertRevoked {
 			s.stats.errors.Add(1)
 		}
 		return err

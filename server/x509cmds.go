@@ -172,7 +172,11 @@ func (s *Server) cmdISValid(c *cmd, line string) error {
 	if onlyOCSP {
 		return gpgerr.ErrNoCRLKnown
 	}
-	return statusCode(c.set.CRL.CheckID(c.as.Context(), c.request(), issuerHash, serial))
+	status, err := c.set.CRL.CheckID(c.as.Context(), c.request(), issuerHash, serial)
+	if err == nil {
+		s.logCheck(c, issuerHash, serial, status)
+	}
+	return statusCode(status, err)
 }
 
 // targetCert returns the certificate named by a fingerprint on the line if
@@ -191,7 +195,11 @@ func (s *Server) cmdCheckCRL(c *cmd, line string) error {
 	if err != nil {
 		return err
 	}
-	return statusCode(c.set.CRL.CheckCert(c.as.Context(), c.request(), cert))
+	status, err := c.set.CRL.CheckCert(c.as.Context(), c.request(), cert)
+	if h, sn, ierr := certIDs(cert); err == nil && ierr == nil {
+		s.logCheck(c, h, sn, status)
+	}
+	return statusCode(status, err)
 }
 
 // isvalidOCSP is ISVALID's OCSP path: the target and its issuer come from
