@@ -98,14 +98,17 @@ func (c *cmd) request() *revocation.Request {
 	return r
 }
 
-// progressTicks sends "S PROGRESS tick ? 0 0" at most once a second during
-// CRL loads. Loads run on the session's goroutine, so writing is safe.
+// progressTicks reports the progress of CRL loads on the session in
+// GnuPG's status format "PROGRESS <what> <char> <cur> <total>":
+// "S PROGRESS load_crl ? <entries so far> 0" (0: the total is not known
+// before the end), the first at the first report, then at most once a
+// second. Loads run on the session's goroutine, so writing is safe.
 func progressTicks(as *assuan.Session) func(int64) {
-	last := time.Now()
-	return func(int64) {
+	var last time.Time
+	return func(entries int64) {
 		if time.Since(last) >= time.Second {
 			last = time.Now()
-			as.Status("PROGRESS", "tick ? 0 0")
+			as.Status("PROGRESS", fmt.Sprintf("load_crl ? %d 0", entries))
 		}
 	}
 }

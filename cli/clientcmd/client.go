@@ -91,8 +91,9 @@ func NewCommand() *cobra.Command {
 }
 
 type clientRun struct {
-	o      *clientOpts
-	errOut io.Writer
+	o        *clientOpts
+	errOut   io.Writer
+	progLine bool // a progress line is on the terminal
 	c      *assuan.Client
 	pool   [][]byte // certificates of this invocation, for SENDCERT
 	target []byte
@@ -209,6 +210,9 @@ func (r *clientRun) handlers(data func([]byte) error) *assuan.Handlers {
 		Data:    data,
 		Inquire: r.inquire,
 		Status: func(kw, args string) error {
+			if kw == "PROGRESS" {
+				r.progress(args)
+			}
 			r.logf(2, "status: %s %s", kw, args)
 			return nil
 		},
@@ -275,6 +279,7 @@ func (r *clientRun) agentTrusts(fpr string) bool {
 }
 
 func (r *clientRun) response(err error) {
+	r.endProgress()
 	if err == nil {
 		r.logf(1, "response of dirmngr: okay")
 	} else {

@@ -47,12 +47,17 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	set := live.Current()
 	ctx := context.Background()
 	req := &revocation.Request{}
-	if cli.IsTerminal(errOut) && !o.Quiet {
+	switch {
+	case cli.IsTerminal(errOut) && !o.Quiet:
 		// A progress line for long loads on a terminal.
 		req.Progress = func(n int64) {
 			fmt.Fprintf(errOut, "\rdirmngr: %d entries read ...", n)
 		}
 		defer fmt.Fprint(errOut, "\r\033[K")
+	case o.Verbose > 0 && !o.Quiet:
+		req.Progress = func(n int64) {
+			fmt.Fprintf(errOut, "dirmngr: %d entries read ...\n", n)
+		}
 	}
 	failed := false
 	switch command {
