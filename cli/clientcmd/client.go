@@ -94,10 +94,10 @@ type clientRun struct {
 	o        *clientOpts
 	errOut   io.Writer
 	progLine bool // a progress line is on the terminal
-	c      *assuan.Client
-	pool   [][]byte // certificates of this invocation, for SENDCERT
-	target []byte
-	agent  string // gpg-agent socket for ISTRUSTED
+	c        *assuan.Client
+	pool     [][]byte // certificates of this invocation, for SENDCERT
+	target   []byte
+	agent    string // gpg-agent socket for ISTRUSTED
 }
 
 func (r *clientRun) logf(level int, format string, args ...any) {
