@@ -178,7 +178,8 @@ func (r *clientRun) readCerts(args []string, in io.Reader) ([][]byte, error) {
 	for _, a := range args {
 		data, err := os.ReadFile(a)
 		if err != nil {
-			return nil, fmt.Errorf("can't read '%s': %w", a, err)
+			// GnuPG's words, the cause once (not Go's "open X: ...").
+			return nil, fmt.Errorf("can't read '%s': %s", a, gpgerr.CodeOf(gpgerr.ErrorFromOS(err)).Error())
 		}
 		raw = append(raw, data)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,13 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	case "load-crl":
 		for _, name := range operands {
 			if _, err := set.CRL.LoadFile(ctx, req, name); err != nil {
-				fmt.Fprintf(errOut, "dirmngr: processing CRL from '%s' failed: %s\n", name, errText(err))
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					// GnuPG's words, the cause once.
+					fmt.Fprintf(errOut, "dirmngr: can't open '%s': %s\n", name, gpgerr.CodeOf(err).Error())
+				} else {
+					fmt.Fprintf(errOut, "dirmngr: processing CRL from '%s' failed: %s\n", name, errText(err))
+				}
 				failed = true
 			} else if o.Verbose > 0 {
 				fmt.Fprintf(errOut, "dirmngr: CRL from '%s' loaded\n", name)
@@ -96,7 +103,9 @@ func runOneShot(command string, loaded *config.Loaded, operands []string, out, e
 	return nil
 }
 
-// errText is the gpg-error text of err with its cause for the terminal.
+// errText is the gpg-error text of err followed, once, by what its cause
+// adds ("CRL too old", not "CRL too old (revocation: CRL too old: CRL too
+// old)").
 // A transport failure is said once, as GnuPG does ("… failed: Connection
 // refused").
 func errText(err error) string {
@@ -104,8 +113,17 @@ func errText(err error) string {
 	if errors.As(err, &te) {
 		return te.Cause
 	}
-	code := gpgerr.CodeOf(err)
-	return fmt.Sprintf("%s (%v)", code.Error(), err)
+	text := gpgerr.CodeOf(err).Error()
+	cause := err.Error()
+	for _, p := range []string{"revocation: ", "crlcache: ", "fetch: "} {
+		cause = strings.ReplaceAll(cause, p, "")
+	}
+	cause = strings.TrimSuffix(strings.TrimPrefix(cause, text+": "), ": "+text)
+	cause = strings.TrimSuffix(cause, ": "+strings.ToLower(text))
+	if cause == "" || strings.EqualFold(cause, text) {
+		return text
+	}
+	return fmt.Sprintf("%s (%s)", text, cause)
 }
 
 // viaDaemon sends the one-shot command to the daemon that holds the cache.
