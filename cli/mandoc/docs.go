@@ -154,6 +154,17 @@ Intermediate and other certificates preloaded into the certificate cache.
 .TP
 .I S.dirmngr
 The socket, at the path \fBgpgconf \-\-list\-dirs dirmngr\-socket\fR prints for the homedir.
+.SH EXIT STATUS
+As GnuPG's dirmngr: 0 on success; 1 when a CRL given to \fB\-\-load\-crl\fR or
+\fB\-\-fetch\-crl\fR could not be loaded; 2 for bad options and when the daemon cannot start.
+\fB\-\-gpgconf\-test\fR prints the bad lines of dirmngr.conf ("FILE:LINE: invalid option")
+and exits 0, as GnuPG's does.
+.SH LOGGING
+\fB\-\-log\-file\fR takes a file name, \fBsocket://\fR\fIPATH\fR (a Unix socket; plain
+\fBsocket://\fR is S.log in the socket directory) or \fBtcp://\fR\fIHOST\fR:\fIPORT\fR, as
+GnuPG's; a log server such as watchgnupg gets the lines while it listens, stderr meanwhile.
+With \fB\-v\fR every check's result (serial number, issuer, verdict, revocation reason
+and date) and every CRL fetch (URL, bytes, entries, time) is logged.
 .SH SIGNALS
 .TP
 .B SIGHUP
