@@ -7,7 +7,7 @@ BIN        := bin
 FUZZTIME   ?= 30s
 BENCHTIME  ?= 1x
 # Debian packages the tests drive as real peers.
-TEST_DEBS  := gpgsm gpgconf gpg-agent dirmngr openssl systemd slapd ldap-utils fetch-crl libnss3-tools man-db
+TEST_DEBS  := gpgsm gpgconf gpg-agent dirmngr openssl systemd slapd ldap-utils fetch-crl libnss3-tools man-db procps
 PROGRAMS   := dirmngr dirmngr-client fetch-crl
 
 .PHONY: all build run test test-deps lint bench fuzz clean man deb

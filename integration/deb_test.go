@@ -153,7 +153,8 @@ func verifyUnits(t *testing.T, analyze, root string) {
 	}
 	os.Symlink("usr/bin", filepath.Join(root, "bin"))
 	os.Symlink("usr/lib", filepath.Join(root, "lib"))
-	copyFile(t, "/usr/bin/kill", filepath.Join(root, "usr/bin/kill"), 0o755)
+	// ExecReload= runs /bin/kill (procps), which verify wants to find.
+	copyFile(t, requireTool(t, "kill"), filepath.Join(root, "usr/bin/kill"), 0o755)
 	run := filepath.Join(root, "run/systemd/system")
 	os.MkdirAll(run, 0o755)
 	for _, u := range []string{"dirmngr-go.service", "dirmngr-go.socket"} {
