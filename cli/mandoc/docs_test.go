@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dirmngr/dirmngr/cli/fetchcrlcmd"
+	"github.com/dirmngr/dirmngr/fetchcrl"
 	"github.com/dirmngr/dirmngr/config"
 )
 
@@ -170,6 +171,48 @@ func TestInstalledNames(t *testing.T) {
 			if !strings.Contains(tc.page, w) {
 				t.Errorf("installed page lacks %q:\n%.400s", w, tc.page)
 			}
+		}
+	}
+}
+
+// TestReadmeAndOperations keeps the hand-written docs honest: the README
+// names the Go version go.mod needs and how long `make test` takes, points
+// at nothing a clone lacks, and has no stale "not yet" for what exists;
+// docs/operations.md warns that the OpenPGP side is not served and names
+// the configuration files fetch-crl-go really reads.
+func TestReadmeAndOperations(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	readme, ops, gomod := read("../../README.md"), read("../../docs/operations.md"), read("../../go.mod")
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(gomod)
+	if goVersion == nil || !strings.Contains(readme, "Go "+goVersion[1]) {
+		t.Errorf("README does not name go.mod's Go version %v", goVersion)
+	}
+	for _, bad := range []string{"../shared", "See `issues`", "Not yet: system-wide mode"} {
+		if strings.Contains(readme, bad) {
+			t.Errorf("README still says %q", bad)
+		}
+	}
+	if !regexp.MustCompile("`make test` takes about\\s+[0-9]").MatchString(readme) {
+		t.Error("README does not say how long `make test` takes")
+	}
+	unit := read("../../packaging/systemd/fetch-crl-go.service")
+	for _, want := range []string{"OpenPGP side", "KS_GET", "WKD", "/etc/fetch-crl.conf", "-c /etc/fetch-crl-go.conf", "fetch-crl.timer", "/etc/cron.d/fetch-crl"} {
+		if !strings.Contains(ops, want) {
+			t.Errorf("docs/operations.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(unit, "-c /etc/fetch-crl-go.conf") {
+		t.Error("fetch-crl-go.service no longer passes -c /etc/fetch-crl-go.conf; fix docs/operations.md")
+	}
+	for _, f := range fetchcrl.DefaultConfigFiles {
+		if !strings.Contains(ops, f) {
+			t.Errorf("docs/operations.md does not name fetch-crl's default configuration %s", f)
 		}
 	}
 }
