@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dirmngr/dirmngr/cli/fetchcrlcmd"
-	"github.com/dirmngr/dirmngr/fetchcrl"
 	"github.com/dirmngr/dirmngr/config"
+	"github.com/dirmngr/dirmngr/fetchcrl"
 )
 
 // manDate is fixed so that the generated pages are reproducible.
