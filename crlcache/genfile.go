@@ -44,7 +44,7 @@ type genWriter struct {
 }
 
 func newGenWriter(f *os.File) *genWriter {
-	return &genWriter{f: f, w: bufio.NewWriterSize(f, 256<<10)}
+	return &genWriter{f: f, w: bufio.NewWriterSize(f, 64<<10)}
 }
 
 // add appends one entry. It refuses keys out of order and duplicates.

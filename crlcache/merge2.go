@@ -30,9 +30,9 @@ func (s *Staging) mergeTwo(out *genWriter) error {
 			}
 			bStart = sm.off
 		}
-		lo := newFileSource(s.spill, sp.off, aEnd-sp.off)
+		lo := s.fileSource(sp.off, aEnd-sp.off)
 		lo.hi = pivot
-		hi := newFileSource(s.spill, bStart, sp.off+sp.n-bStart)
+		hi := s.fileSource(bStart, sp.off+sp.n-bStart)
 		hi.lo = pivot
 		low, high = append(low, lo), append(high, hi)
 	}
@@ -103,4 +103,12 @@ func (g *genWriter) appendBlocks(f *os.File, hw *genWriter) error {
 	g.blocks += hw.blocks
 	g.entries += hw.entries
 	return nil
+}
+
+// fileSource reads a piece of the staging file through an off-heap
+// buffer freed with the staging area.
+func (s *Staging) fileSource(off, n int64) *fileSource {
+	buf, free := offHeap(spillBuffer)
+	s.frees = append(s.frees, free)
+	return &fileSource{ra: s.spill, off: off, end: off + n, buf: buf[:0]}
 }

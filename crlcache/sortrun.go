@@ -14,10 +14,10 @@ import (
 // merges the spilled runs and the last, in-memory run into the generation
 // file, written once in key order. Memory is two runs plus one read buffer
 // per spilled run, whatever the CRL's size or order.
-const spillBuffer = 32 << 10
+const spillBuffer = 16 << 10
 
 // runEntries is the size of a sorted run (a variable for tests).
-var runEntries = 128 << 10
+var runEntries = 48 << 10
 
 // ref is one entry of a run; its key lives in the run's arena. pfx is the
 // key's first 8 bytes (big-endian, zero-padded) so that most comparisons
@@ -33,10 +33,30 @@ type ref struct {
 type run struct {
 	arena []byte
 	refs  []ref
+	frees []func()
 }
 
+// runKeyBytes is the arena room per entry; a run is handed off when its
+// arena is nearly full, whatever the key lengths.
+const runKeyBytes = 22
+
 func newRun() *run {
-	return &run{arena: make([]byte, 0, runEntries*20), refs: make([]ref, 0, runEntries)}
+	arena, fa := offHeap(runEntries * runKeyBytes)
+	refs, fr := offHeapRefs(runEntries)
+	return &run{arena: arena[:0], refs: refs, frees: []func(){fa, fr}}
+}
+
+// full reports whether the run must be handed off before the next key.
+func (r *run) full() bool {
+	return len(r.refs) >= cap(r.refs) || cap(r.arena)-len(r.arena) < maxKeyLen
+}
+
+// free releases the run's buffers.
+func (r *run) free() {
+	for _, f := range r.frees {
+		f()
+	}
+	r.frees, r.arena, r.refs = nil, nil, nil
 }
 
 func (r *run) reset() { r.arena, r.refs = r.arena[:0], r.refs[:0] }
@@ -61,7 +81,7 @@ func (r *run) sort(tmp []ref) ([]ref, error) {
 		return tmp, nil
 	}
 	if cap(tmp) < len(r.refs) {
-		tmp = make([]ref, len(r.refs))
+		tmp = make([]ref, len(r.refs)) // the caller's scratch is sized for a run
 	}
 	tmp = tmp[:len(r.refs)]
 	src, dst := r.refs, tmp
@@ -182,10 +202,6 @@ type fileSource struct {
 
 // maxRecord bounds one spilled record.
 const maxRecord = 2*binary.MaxVarintLen16 + maxKeyLen + binary.MaxVarintLen64
-
-func newFileSource(ra io.ReaderAt, off, n int64) *fileSource {
-	return &fileSource{ra: ra, off: off, end: off + n, buf: make([]byte, 0, spillBuffer)}
-}
 
 // fill makes sure a whole record is buffered, unless the run ends first.
 func (f *fileSource) fill() error {

@@ -37,6 +37,8 @@ type Staging struct {
 	spillOff int64
 	spans    []span
 	tmp      []ref // radix sort scratch (the sorter's, then write's)
+	runs     []*run
+	frees    []func()
 
 	indirect map[string]bool
 }
@@ -53,7 +55,12 @@ func (c *Cache) Begin() (*Staging, error) {
 	c.nextGen++
 	gen := c.nextGen
 	c.mu.Unlock()
-	return &Staging{c: c, gen: gen, cur: newRun()}, nil
+	s := &Staging{c: c, gen: gen, cur: newRun()}
+	s.runs = append(s.runs, s.cur)
+	var free func()
+	s.tmp, free = offHeapRefs(runEntries)
+	s.frees = append(s.frees, free)
+	return s, nil
 }
 
 // Add stages one revoked serial of a certificate issued by the CRL issuer.
@@ -90,7 +97,7 @@ func (s *Staging) add(certIssuer, serial []byte, reason uint16, revokedAt time.T
 	s.key = appendKey(s.key[:0], certIssuer, serial)
 	s.cur.add(s.key, reason, revokedAt.Unix())
 	s.n++
-	if len(s.cur.refs) >= runEntries {
+	if s.cur.full() {
 		s.err = s.handoff()
 	}
 	return s.err
@@ -109,9 +116,11 @@ func (s *Staging) handoff() error {
 		// Unlinked at once: the space is freed when the file is closed,
 		// or when the process dies.
 		os.Remove(f.Name())
-		s.spill, s.sw = f, bufio.NewWriterSize(f, 256<<10)
+		s.spill, s.sw = f, bufio.NewWriterSize(f, 64<<10)
 		s.full, s.free, s.sorted = make(chan *run), make(chan *run, 2), make(chan error, 1)
-		s.free <- newRun()
+		r := newRun()
+		s.runs = append(s.runs, r)
+		s.free <- r
 		go s.sorter()
 	}
 	s.full <- s.cur
@@ -175,7 +184,13 @@ func (s *Staging) release() {
 		s.spill.Close()
 		s.spill = nil
 	}
-	s.cur = nil
+	for _, r := range s.runs {
+		r.free()
+	}
+	for _, f := range s.frees {
+		f()
+	}
+	s.runs, s.frees, s.cur, s.tmp = nil, nil, nil, nil
 }
 
 // span is a spilled run: its place in the staging file and key samples.
@@ -193,6 +208,17 @@ func (s *Staging) write(path string) error {
 	if s.tmp, err = s.cur.sort(s.tmp); err != nil {
 		return err
 	}
+	// Only the last run is needed from here on: give the rest back
+	// before the merge takes its read buffers.
+	for _, r := range s.runs {
+		if r != s.cur {
+			r.free()
+		}
+	}
+	for _, f := range s.frees {
+		f()
+	}
+	s.runs, s.frees, s.tmp = []*run{s.cur}, nil, nil
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("crlcache: creating %s: %w", path, err)

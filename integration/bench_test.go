@@ -72,7 +72,25 @@ type benchResult struct {
 	cache      int64
 	rate1      float64
 	rate4      float64
+	loadCPU    time.Duration // daemon CPU time (user+system) for the load
+	cpuPerOp   time.Duration // daemon CPU time per ISVALID (1 connection)
 	loadFailed error
+}
+
+// cpuTime returns the user+system CPU time pid has used.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * time.Second / 100 // USER_HZ
 }
 
 // answerer answers the inquiries of LOADCRL and ISVALID.
@@ -97,9 +115,10 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime(pid)
 	r.loadFailed = c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root))
 	r.load = time.Since(start)
+	r.loadCPU = cpuTime(pid) - cpu0
 	c.Close()
 	r.rss = peakRSS(pid)
 	r.cache = dirSize(filepath.Join(home, "crls.d"))
@@ -131,7 +150,16 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 		wg.Wait()
 		return float64(n.Load()) / 2
 	}
+	if out := os.Getenv("BENCH_PERF"); out != "" && !strings.Contains(prog, "/usr/") {
+		perf := exec.Command("perf", "record", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", "2")
+		perf.Start()
+		defer perf.Wait()
+	}
+	cpu0 = cpuTime(pid)
 	r.rate1 = rate(1)
+	if r.rate1 > 0 {
+		r.cpuPerOp = (cpuTime(pid) - cpu0) / time.Duration(r.rate1*2)
+	}
 	r.rate4 = rate(4)
 	gca(b, home, "KILLDIRMNGR")
 	return r
@@ -226,6 +254,9 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	row("cache size / DER", float64(o.cache)/der, float64(g.cache)/der, "", false)
 	row("ISVALID/s, 1 conn", o.rate1, g.rate1, "", true)
 	row("ISVALID/s, 4 conns", o.rate4, g.rate4, "", true)
+	// CPU the daemon spends (less sensitive to a loaded machine than rates).
+	row("LOADCRL CPU", o.loadCPU.Seconds(), g.loadCPU.Seconds(), "s", false)
+	row("CPU µs per ISVALID", float64(o.cpuPerOp.Microseconds()), float64(g.cpuPerOp.Microseconds()), "", false)
 	fmt.Println("(ratio > 1: ours is better)")
 	b.ReportMetric(o.load.Seconds(), "load-s")
 	b.ReportMetric(float64(o.rss)/1e6, "rss-MB")
