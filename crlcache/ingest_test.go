@@ -361,3 +361,28 @@ func TestCheckIsOneSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailedIngestLeavesNothing: a CRL that fails after its entries were
+// staged and spilled (a bad signature, a stream cut off, a parse error:
+// the caller aborts) leaves no file and no database growth behind.
+func TestFailedIngestLeavesNothing(t *testing.T) {
+	defer crlcache.SetRunSize(500, 16)()
+	c, err := crlcache.Open(t.TempDir(), crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fi0, _ := os.Stat(c.Path())
+	for range 20 {
+		st, _ := c.Begin()
+		for i := range 20000 {
+			st.Add(serial(i), 0, time.Now())
+		}
+		st.Abort()
+	}
+	assertClean(t, c)
+	fi1, _ := os.Stat(c.Path())
+	if fi1.Size() != fi0.Size() {
+		t.Fatalf("database grew from %d to %d bytes after aborted ingests", fi0.Size(), fi1.Size())
+	}
+}
