@@ -65,11 +65,9 @@ func (r *run) key(e *ref) []byte { return r.arena[e.off : e.off+uint32(e.klen)] 
 
 // add appends key (copied) to the run.
 func (r *run) add(key []byte, reason uint16, at int64) {
-	var p [8]byte
-	copy(p[:], key)
 	off := len(r.arena)
 	r.arena = append(r.arena, key...)
-	r.refs = append(r.refs, ref{pfx: binary.BigEndian.Uint64(p[:]), off: uint32(off), klen: uint16(len(key)), reason: reason, at: at})
+	r.refs = append(r.refs, ref{pfx: prefix(key), off: uint32(off), klen: uint16(len(key)), reason: reason, at: at})
 }
 
 // sort orders the run by key and refuses duplicates: an LSD radix sort on
@@ -272,23 +270,48 @@ func errOr(err, def error) error {
 	return def
 }
 
+// head is a source in the merge heap with the first 8 bytes of its
+// current key, so that most comparisons are one integer compare.
+type head struct {
+	pfx uint64
+	key []byte
+	src source
+}
+
+func (h *head) load() {
+	h.key, _, _ = h.src.cur()
+	h.pfx = prefix(h.key)
+}
+
+func prefix(key []byte) uint64 {
+	if len(key) >= 8 {
+		return binary.BigEndian.Uint64(key)
+	}
+	var p [8]byte
+	copy(p[:], key)
+	return binary.BigEndian.Uint64(p[:])
+}
+
+func (h *head) less(o *head) bool {
+	if h.pfx != o.pfx {
+		return h.pfx < o.pfx
+	}
+	return bytes.Compare(h.key, o.key) < 0
+}
+
 // merge writes the union of sorted sources to out in key order (a binary
 // min-heap of sources).
 func merge(srcs []source, out *genWriter) error {
-	h := srcs[:0]
+	h := make([]head, 0, len(srcs))
 	for _, s := range srcs {
 		ok, err := s.next()
 		if err != nil {
 			return err
 		}
 		if ok {
-			h = append(h, s)
+			h = append(h, head{src: s})
+			h[len(h)-1].load()
 		}
-	}
-	less := func(i, j int) bool {
-		a, _, _ := h[i].cur()
-		b, _, _ := h[j].cur()
-		return bytes.Compare(a, b) < 0
 	}
 	down := func(i int) {
 		for {
@@ -297,10 +320,10 @@ func merge(srcs []source, out *genWriter) error {
 				return
 			}
 			m := l
-			if r := l + 1; r < len(h) && less(r, l) {
+			if r := l + 1; r < len(h) && h[r].less(&h[l]) {
 				m = r
 			}
-			if !less(m, i) {
+			if !h[m].less(&h[i]) {
 				return
 			}
 			h[i], h[m] = h[m], h[i]
@@ -311,15 +334,17 @@ func merge(srcs []source, out *genWriter) error {
 		down(i)
 	}
 	for len(h) > 0 {
-		k, r, at := h[0].cur()
+		k, r, at := h[0].src.cur()
 		if err := out.add(k, r, at); err != nil {
 			return err
 		}
-		ok, err := h[0].next()
+		ok, err := h[0].src.next()
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if ok {
+			h[0].load()
+		} else {
 			h[0] = h[len(h)-1]
 			h = h[:len(h)-1]
 		}
