@@ -93,6 +93,9 @@ func (f *Fetcher) CloseIdleConnections() { f.client.CloseIdleConnections() }
 // checkRedirect allows at most MaxRedirects redirects, to http or https
 // only (GnuPG: "Invalid URI" for file:, ftp:, ldap:, data: …).
 func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if req.Context().Value(noFollowKey{}) != nil {
+		return http.ErrUseLastResponse // Post follows it itself
+	}
 	if len(via) > f.cfg.MaxRedirects {
 		return gpgerr.Errorf(gpgerr.ErrNoData, "more than %d redirects", f.cfg.MaxRedirects)
 	}
@@ -258,7 +261,11 @@ func (c *capped) Read(p []byte) (int, error) {
 func (c *capped) Close() error { return c.c.Close() }
 
 // Post sends body to u with the given content type and returns the
-// response body, at most limit bytes (OCSP). Statuses map as for Get.
+// response body, at most limit bytes (OCSP). Statuses map as for Get. A
+// 301 or 302 is followed by posting the same body again, as GnuPG's
+// dirmngr does for OCSP (net/http would turn it into a GET without the
+// request), and so are 307 and 308 (which keep the method by definition);
+// 303 is not followed.
 func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, limit int64) ([]byte, error) {
 	if f.cfg.DisableHTTP {
 		return nil, fmt.Errorf("fetch: HTTP disabled: %w", gpgerr.ErrNotSupported)
@@ -267,24 +274,49 @@ func (f *Fetcher) Post(ctx context.Context, u, contentType string, body []byte, 
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
+	first := u
+	for hops := 0; ; hops++ {
+		req, err := http.NewRequestWithContext(context.WithValue(ctx, noFollowKey{}, true), http.MethodPost, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
+		}
+		req.Header.Set("Content-Type", contentType)
+		if f.cfg.UserAgent != "" {
+			req.Header.Set("User-Agent", f.cfg.UserAgent)
+		}
+		resp, err := f.do(ctx, req, u, false)
+		if err != nil {
+			return nil, err
+		}
+		if !isRedirect(resp.StatusCode) {
+			defer resp.Body.Close()
+			return io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit, ctx: ctx, url: u})
+		}
+		resp.Body.Close()
+		next := &http.Request{Method: http.MethodPost, URL: resp.Request.URL, Response: resp}
+		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+		if err == nil {
+			next.URL = loc
+			err = f.checkRedirect(next, make([]*http.Request, hops+1))
+		} else {
+			err = gpgerr.NewError(gpgerr.ErrBadURI, "bad Location")
+		}
+		if err != nil {
+			return nil, transportError(ctx, first, err)
+		}
+		u = loc.String()
 	}
-	req.Header.Set("Content-Type", contentType)
-	if f.cfg.UserAgent != "" {
-		req.Header.Set("User-Agent", f.cfg.UserAgent)
+}
+
+// noFollowKey marks requests whose redirects the caller follows itself.
+type noFollowKey struct{}
+
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
 	}
-	resp, err := f.do(ctx, req, u, false)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(&capped{r: resp.Body, c: resp.Body, left: limit, ctx: ctx, url: u})
-	if err != nil {
-		return nil, err
-	}
-	return data, nil
+	return false
 }
 
 // do sends req and maps transport errors and statuses to gpg-error codes
@@ -302,6 +334,8 @@ func (f *Fetcher) do(ctx context.Context, req *http.Request, u string, notModifi
 	switch {
 	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusNotModified && notModifiedOK:
 		return resp, nil
+	case isRedirect(resp.StatusCode) && req.Context().Value(noFollowKey{}) != nil:
+		return resp, nil // Post follows it
 	case resp.StatusCode == http.StatusRequestEntityTooLarge:
 		resp.Body.Close()
 		return nil, fmt.Errorf("error accessing '%s': %w", u, statusCoded{&StatusError{resp.StatusCode, resp.Status}, gpgerr.ErrTooLarge})

@@ -187,3 +187,36 @@ func TestHTTP1Only(t *testing.T) {
 		t.Fatalf("spoke %s", proto)
 	}
 }
+
+// TestPostRedirects (§4.D 23, OCSP): 301/302/307 are followed by posting
+// the same request again (as GnuPG), never turned into a bodiless GET; a
+// 303, a redirect to another scheme and a third redirect are refused.
+func TestPostRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ocsp", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || string(b) != "request" || r.Header.Get("Content-Type") != "application/ocsp-request" {
+			http.Error(w, "want the POST", http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("response"))
+	})
+	for from, code := range map[string]int{"/301": 301, "/302": 302, "/307": 307, "/303": 303} {
+		mux.HandleFunc(from, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ocsp", code) })
+	}
+	mux.HandleFunc("/to-ftp", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "ftp://127.0.0.1/x", 302) })
+	mux.HandleFunc("/hop3", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/hop2", 302) })
+	mux.HandleFunc("/hop2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/301", 302) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := fetch.New(fetch.Config{})
+	for _, tc := range []struct {
+		path string
+		code gpgerr.Code
+	}{{"/ocsp", 0}, {"/301", 0}, {"/302", 0}, {"/307", 0}, {"/303", gpgerr.ErrNoData}, {"/to-ftp", gpgerr.ErrInvURI}, {"/hop2", 0}, {"/hop3", gpgerr.ErrNoData}} {
+		got, err := f.Post(context.Background(), srv.URL+tc.path, "application/ocsp-request", []byte("request"), 1000)
+		if gpgerr.CodeOf(err) != tc.code || (err == nil && string(got) != "response") {
+			t.Errorf("%s: %q %v (code %d), want code %d", tc.path, got, err, gpgerr.CodeOf(err), tc.code)
+		}
+	}
+}
