@@ -69,10 +69,13 @@ func TestTransportErrors(t *testing.T) {
 	}))
 	defer hang.Close()
 	rel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/loop" {
+		switch r.URL.Path {
+		case "/loop":
 			w.Header().Set("Location", "/loop")
 			w.WriteHeader(http.StatusFound)
-			return
+		case "/evil":
+			w.Header().Set("Location", "//evil.example.invalid/x")
+			w.WriteHeader(http.StatusFound)
 		}
 	}))
 	defer rel.Close()
@@ -91,6 +94,8 @@ func TestTransportErrors(t *testing.T) {
 			"error retrieving '" + hang.URL + "/ca.crl': Timeout (no complete answer within the request timeout)"},
 		{"relative redirect", fetch.Config{NoRelativeRedirects: true}, rel.URL + "/loop", gpgerr.ErrBadURI,
 			"error retrieving '" + rel.URL + "/loop': Syntax error in URI (relative redirect)"},
+		{"scheme-relative redirect", fetch.Config{NoRelativeRedirects: true}, rel.URL + "/evil", gpgerr.ErrBadURI,
+			"error retrieving '" + rel.URL + "/evil': Syntax error in URI (relative redirect)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
