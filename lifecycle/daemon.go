@@ -211,6 +211,8 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 	defer signal.Stop(sigs)
 	signal.Ignore(syscall.SIGPIPE)
 
+	// Read before sessions start: a RELOADDIRMNGR replaces d.loaded.
+	checkOwnSocket := !d.loaded.Opts.DisableCheckOwnSocket
 	acceptDone := make(chan struct{})
 	go func() {
 		defer close(acceptDone)
@@ -218,7 +220,7 @@ func (d *Daemon) Serve(ln net.Listener, path string) error {
 	}()
 	watchStop := make(chan struct{})
 	defer close(watchStop)
-	if path != "" && !d.loaded.Opts.DisableCheckOwnSocket {
+	if path != "" && checkOwnSocket {
 		go d.watchSocket(path, watchStop)
 	}
 	if interval, err := daemon.SdWatchdogEnabled(false); err == nil && interval > 0 && d.Notify != nil {
