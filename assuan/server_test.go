@@ -6,12 +6,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dirmngr/dirmngr/internal/golden"
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/gpgerr"
@@ -113,18 +114,7 @@ func TestTranscripts(t *testing.T) {
 					t.Errorf("raw CR in %q", line)
 				}
 			}
-			path := filepath.Join("testdata", tc.name+".golden")
-			if os.Getenv("UPDATE_GOLDEN") == "1" {
-				os.MkdirAll("testdata", 0o755)
-				os.WriteFile(path, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("transcript differs\n--- got\n%s--- want\n%s", got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), []byte(got))
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/asn1"
-	"flag"
 	"math/big"
 	"os"
 	"os/exec"
@@ -13,11 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dirmngr/dirmngr/internal/golden"
+
 	"github.com/dirmngr/dirmngr/certid"
 	"github.com/dirmngr/dirmngr/internal/testpki"
 )
-
-var update = flag.Bool("update", os.Getenv("UPDATE_GOLDEN") != "", "rewrite testdata goldens")
 
 var (
 	oidCN     = asn1.ObjectIdentifier{2, 5, 4, 3}
@@ -94,7 +93,7 @@ func renderAll(t *testing.T) (map[string]rendered, map[string]*testpki.Cert) {
 func TestDNGolden(t *testing.T) {
 	got, _ := renderAll(t)
 	path := filepath.Join("testdata", "dn.golden")
-	if *update {
+	if golden.Update() {
 		var b bytes.Buffer
 		for _, c := range nameCases {
 			b.WriteString(c.name + "\t" + got[c.name].serial + "\t" + strconv.Quote(got[c.name].dn) + "\n")

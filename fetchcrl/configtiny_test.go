@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/dirmngr/dirmngr/internal/golden"
 )
 
 func dump(t Tiny) string {
@@ -47,18 +49,7 @@ func TestParseTiny(t *testing.T) {
 	if err := ParseTiny(strings.NewReader("=foo\n"), "test", Tiny{}, nil); err == nil || !strings.Contains(err.Error(), "Syntax error at line 1") {
 		t.Errorf("=foo: %v", err)
 	}
-	golden := filepath.Join("testdata", "tiny.golden")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, got.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != string(want) {
-		t.Errorf("got:\n%s\nwant:\n%s", got.String(), want)
-	}
+	golden.Check(t, filepath.Join("testdata", "tiny.golden"), got.Bytes())
 }
 
 func TestWriteSectionRoundTrip(t *testing.T) {

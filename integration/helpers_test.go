@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	golden_ "github.com/dirmngr/dirmngr/internal/golden"
 )
 
 var (
@@ -171,40 +173,11 @@ func gca(t testing.TB, home string, lines ...string) string {
 	return string(out)
 }
 
-// golden compares got with testdata/<name>.golden; with UPDATE_GOLDEN=1 it
-// rewrites the file.
+// golden compares got with testdata/<name>.golden (see internal/golden).
 func golden(t testing.TB, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n%s", name, path, diff(string(want), got))
-	}
+	golden_.Check(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 // diff is a minimal line diff for test messages.
-func diff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
-}
+func diff(want, got string) string { return golden_.Diff(want, got) }

@@ -1,12 +1,13 @@
 package mandoc
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dirmngr/dirmngr/internal/golden"
 
 	"github.com/spf13/pflag"
 
@@ -30,18 +31,7 @@ func TestGeneratedDocs(t *testing.T) {
 		{"../../docs/dirmngr-client.1", ClientManPage(manDate)},
 		{"../../dirmngr.conf.example", ConfExample()},
 	} {
-		if os.Getenv("UPDATE_GOLDEN") == "1" {
-			if err := os.WriteFile(tc.path, tc.gen, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		have, err := os.ReadFile(tc.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(have, tc.gen) {
-			t.Errorf("%s is out of date; regenerate with UPDATE_GOLDEN=1 go test ./cli", filepath.Base(tc.path))
-		}
+		golden.Check(t, tc.path, tc.gen)
 	}
 }
 
