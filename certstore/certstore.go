@@ -8,7 +8,6 @@ package certstore
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -294,8 +293,6 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil
 }
 
-// HexUpper formats b as uppercase hex.
-func HexUpper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
 
 // BySource returns the certificates from one source.
 func (s *Store) BySource(src Source) []*Entry {

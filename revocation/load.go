@@ -172,7 +172,7 @@ func (c *Checker) findCRLIssuer(ctx context.Context, req *Request, info *crl.Inf
 				return e, nil
 			}
 			if ask != nil {
-				if e, err := f.fromClient(ask.SendCert(ctx, "#"+certstore.HexUpper(info.AKISerial)+"/"+iss)); e != nil || err != nil {
+				if e, err := f.fromClient(ask.SendCert(ctx, "#"+crl.SerialHex(info.AKISerial)+"/"+iss)); e != nil || err != nil {
 					return e, err
 				}
 			}

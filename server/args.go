@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"encoding/hex"
+	"strings"
+)
 
 // skipOptions skips leading blanks and every leading word starting with
 // "--" (a bare "--" ends the options), then blanks, as GnuPG's
@@ -32,17 +35,6 @@ func hasOption(line, opt string) bool {
 	return false
 }
 
-// isHex reports whether s consists of hex digits only.
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // fingerprintFromLine extracts a 20-byte SHA-1 fingerprint given as 40 hex
 // digits, optionally with ':' between the bytes, terminated by a blank or
 // the end of the line (GnuPG's get_fingerprint_from_line). Anything else
@@ -55,7 +47,10 @@ func fingerprintFromLine(line string) (string, bool) {
 		if n > 0 && i < len(line) && line[i] == ':' {
 			i++
 		}
-		if i+2 > len(line) || !isHex(line[i:i+2]) {
+		if i+2 > len(line) {
+			return "", false
+		}
+		if _, err := hex.DecodeString(line[i : i+2]); err != nil {
 			return "", false
 		}
 		b.WriteString(strings.ToUpper(line[i : i+2]))
@@ -65,20 +60,6 @@ func fingerprintFromLine(line string) (string, bool) {
 		return "", false
 	}
 	return b.String(), true
-}
-
-func hexByte(a, b byte) (byte, bool) {
-	h := func(c byte) byte {
-		switch {
-		case c >= '0' && c <= '9':
-			return c - '0'
-		case c >= 'a' && c <= 'f':
-			return c - 'a' + 10
-		default:
-			return c - 'A' + 10
-		}
-	}
-	return h(a)<<4 | h(b), true
 }
 
 // certIDError texts are GnuPG's exact details for ISVALID parse errors.
@@ -117,16 +98,12 @@ func parseISValid(line string) (issuerHash string, serial []byte, fpr string, de
 		}
 		fpr = strings.ToUpper(f)
 	}
-	serial = make([]byte, 0, len(serialHex)/2+1)
 	if len(serialHex)%2 == 1 {
 		serialHex = "0" + serialHex
 	}
-	for i := 0; i+1 < len(serialHex); i += 2 {
-		if !isHex(serialHex[i : i+2]) {
-			return "", nil, "", "invalid serial number in cert ID"
-		}
-		v, _ := hexByte(serialHex[i], serialHex[i+1])
-		serial = append(serial, v)
+	serial, err := hex.DecodeString(serialHex)
+	if err != nil {
+		return "", nil, "", "invalid serial number in cert ID"
 	}
 	return issuerHash, serial, fpr, ""
 }

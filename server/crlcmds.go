@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
-	"github.com/dirmngr/dirmngr/certstore"
+	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/gpgerr"
 )
@@ -76,7 +76,7 @@ func WriteCRLList(w io.Writer, cache *crlcache.Cache) error {
 		var line []byte
 		err := cache.ForEach(m.IssuerHash, func(serial []byte, e crlcache.Entry) error {
 			line = append(line[:0], "  "...)
-			line = append(line, certstore.HexUpper(serial)...)
+			line = append(line, crl.SerialHex(serial)...)
 			line = append(line, ":\t reasons( "...)
 			line = append(line, reasonNames(e.Reason)...)
 			line = append(line, ") rdate: "...)
@@ -115,7 +115,7 @@ func writeCRLHeader(b io.StringWriter, m *crlcache.Meta) {
 	}
 	p(" CRL Number :\t%s\n", num)
 	if len(m.AKISerial) > 0 && len(m.AKIIssuer) > 0 {
-		p(" AuthKeyId  :\t%s\n", certstore.HexUpper(m.AKISerial))
+		p(" AuthKeyId  :\t%X\n", m.AKISerial)
 		for _, n := range m.AKIIssuer {
 			p("             \t%s\n", n)
 		}
