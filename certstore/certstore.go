@@ -293,7 +293,6 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawSubject, cert.RawIssuer) && cert.CheckSignatureFrom(cert) == nil
 }
 
-
 // BySource returns the certificates from one source.
 func (s *Store) BySource(src Source) []*Entry {
 	s.mu.RLock()
