@@ -190,17 +190,16 @@ func Open(l *config.Loaded, readOnly bool, log *slog.Logger) (*Live, error) {
 // Current returns the Set in effect. A command uses one Set throughout.
 func (lv *Live) Current() *Set { return lv.cur.Load() }
 
-// Reload builds a Set from l and puts it in effect; the cache re-reads its
-// records. On error the previous Set stays in effect.
+// Reload builds a Set from l and puts it in effect. On error the previous
+// Set stays in effect. The CRL cache is kept as it is: this process holds
+// it exclusively, so its records in memory are current (re-reading them
+// would race with a load committing meanwhile and lose its record).
 func (lv *Live) Reload(l *config.Loaded) error {
 	lv.reload.Lock()
 	defer lv.reload.Unlock()
 	s, err := Build(l, lv.cache, lv.flights, lv.log)
 	if err != nil {
 		return err
-	}
-	if err := lv.cache.Reload(); err != nil {
-		return fmt.Errorf("reloading the CRL cache: %w", err)
 	}
 	lv.cur.Store(s)
 	return nil
