@@ -193,7 +193,9 @@ func leadTrail(sb *strings.Builder, v []byte) ([]byte, string) {
 	return v, ""
 }
 
-func appendUTF8(sb *strings.Builder, v []byte) {
+// appendQuoted writes v (after leadTrail) with runs of ASCII quoted and
+// each non-ASCII sequence written by other, which returns the rest.
+func appendQuoted(sb *strings.Builder, v []byte, other func(v []byte) []byte) {
 	v, _ = leadTrail(sb, v)
 	for len(v) > 0 {
 		i := 0
@@ -201,10 +203,14 @@ func appendUTF8(sb *strings.Builder, v []byte) {
 			i++
 		}
 		quoteASCII(sb, v[:i])
-		v = v[i:]
-		if len(v) == 0 {
-			return
+		if v = v[i:]; len(v) > 0 {
+			v = other(v)
 		}
+	}
+}
+
+func appendUTF8(sb *strings.Builder, v []byte) {
+	appendQuoted(sb, v, func(v []byte) []byte {
 		c := v[0]
 		var more int
 		switch {
@@ -221,34 +227,23 @@ func appendUTF8(sb *strings.Builder, v []byte) {
 		}
 		if more == 0 {
 			fmt.Fprintf(sb, "\\%02X", c)
-			v = v[1:]
-			continue
+			return v[1:]
 		}
 		n := 1
 		for n < len(v) && n <= more && v[n]&0xc0 == 0x80 {
 			n++
 		}
 		sb.Write(v[:n])
-		v = v[n:]
-	}
+		return v[n:]
+	})
 }
 
 func appendLatin1(sb *strings.Builder, v []byte) {
-	v, _ = leadTrail(sb, v)
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] < 0x80 {
-			i++
-		}
-		quoteASCII(sb, v[:i])
-		v = v[i:]
-		if len(v) == 0 {
-			return
-		}
+	appendQuoted(sb, v, func(v []byte) []byte {
 		sb.WriteByte(0xc0 | (v[0]>>6)&3)
 		sb.WriteByte(0x80 | v[0]&0x3f)
-		v = v[1:]
-	}
+		return v[1:]
+	})
 }
 
 // appendUCS renders BMPString (w=2) and UniversalString (w=4) values,

@@ -205,23 +205,24 @@ func (s *Store) BySKI(ski []byte, dn string) []*Entry {
 // ByIssuerSerial returns the certificate issued by issuer DN with the
 // given serial (DER content octets).
 func (s *Store) ByIssuerSerial(issuer string, serial []byte) *Entry {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, e := range s.byFpr {
-		if e.Issuer == issuer && bytes.Equal(e.Serial, serial) {
-			return e
-		}
+	if es := s.filter(func(e *Entry) bool { return e.Issuer == issuer && bytes.Equal(e.Serial, serial) }); len(es) > 0 {
+		return es[0]
 	}
 	return nil
 }
 
 // ByIssuer returns all certificates issued by issuer DN.
 func (s *Store) ByIssuer(issuer string) []*Entry {
+	return s.filter(func(e *Entry) bool { return e.Issuer == issuer })
+}
+
+// filter returns the entries for which keep is true.
+func (s *Store) filter(keep func(*Entry) bool) []*Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []*Entry
 	for _, e := range s.byFpr {
-		if e.Issuer == issuer {
+		if keep(e) {
 			out = append(out, e)
 		}
 	}
@@ -295,13 +296,5 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 
 // BySource returns the certificates from one source.
 func (s *Store) BySource(src Source) []*Entry {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []*Entry
-	for _, e := range s.byFpr {
-		if e.Source == src {
-			out = append(out, e)
-		}
-	}
-	return out
+	return s.filter(func(e *Entry) bool { return e.Source == src })
 }

@@ -6,6 +6,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,21 @@ type ExitError struct{ Code int }
 
 // Error describes the exit status.
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Exit ends a program after its command tree ran: nothing happens when err
+// is nil, an ExitError exits with its code, any other error is printed as
+// "<prog>: <err>" and exits with status.
+func Exit(prog string, err error, status int) {
+	if err == nil {
+		return
+	}
+	var ee ExitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.Code)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+	os.Exit(status)
+}
 
 // IsTerminal reports whether w is a terminal (not merely a character device
 // such as /dev/null).

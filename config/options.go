@@ -124,6 +124,29 @@ type Def struct {
 	target  any
 }
 
+// HelpGroup is one group of documented options, for --help and the man
+// page.
+type HelpGroup struct {
+	Name string
+	Defs []Def
+}
+
+// HelpGroups returns the documented options of defs (Help set), grouped as
+// they come.
+func HelpGroups(defs []Def) []HelpGroup {
+	var out []HelpGroup
+	for _, d := range defs {
+		if d.Help == "" {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].Name != d.Group {
+			out = append(out, HelpGroup{Name: d.Group})
+		}
+		out[len(out)-1].Defs = append(out[len(out)-1].Defs, d)
+	}
+	return out
+}
+
 // Defs returns the option definitions bound to the fields of o, in GnuPG's
 // --dump-options order followed by this implementation's extensions.
 func (o *Options) Defs() []Def {

@@ -48,58 +48,63 @@ func ParseURL(s string) (*URL, error) {
 	}
 	hostport, path, _ := strings.Cut(rest, "/")
 	if hostport != "" {
-		h, err := url.PathUnescape(hostport)
-		if err != nil {
-			return nil, fmt.Errorf("ldap: bad host in %q: %v", s, err)
+		if err := u.parseHostPort(hostport, s); err != nil {
+			return nil, err
 		}
-		host, port := h, ""
-		if strings.HasPrefix(h, "[") {
-			i := strings.Index(h, "]")
-			if i < 0 {
-				return nil, fmt.Errorf("ldap: bad IPv6 host in %q", s)
-			}
-			host, port = h[1:i], strings.TrimPrefix(h[i+1:], ":")
-		} else if i := strings.LastIndex(h, ":"); i >= 0 {
-			host, port = h[:i], h[i+1:]
-		}
-		if port != "" {
-			p, err := strconv.Atoi(port)
-			if err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Errorf("ldap: bad port in %q", s)
-			}
-			u.Port = p
-		}
-		u.Host = host
 	}
+	if err := u.parseQuery(path, s); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// parseHostPort sets Host and Port from the URL's host[:port] part.
+func (u *URL) parseHostPort(hostport, s string) error {
+	h, err := url.PathUnescape(hostport)
+	if err != nil {
+		return fmt.Errorf("ldap: bad host in %q: %v", s, err)
+	}
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		i := strings.Index(h, "]")
+		if i < 0 {
+			return fmt.Errorf("ldap: bad IPv6 host in %q", s)
+		}
+		host, port = h[1:i], strings.TrimPrefix(h[i+1:], ":")
+	} else if i := strings.LastIndex(h, ":"); i >= 0 {
+		host, port = h[:i], h[i+1:]
+	}
+	if port != "" {
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("ldap: bad port in %q", s)
+		}
+		u.Port = p
+	}
+	u.Host = host
+	return nil
+}
+
+// parseQuery sets DN, attributes, scope, filter and extensions from the
+// part after the host: dn?attributes?scope?filter?extensions.
+func (u *URL) parseQuery(path, s string) error {
 	parts := strings.SplitN(path, "?", 5)
-	dec := func(i int) (string, error) {
-		if i >= len(parts) {
-			return "", nil
+	field := func(i int) string {
+		if i < len(parts) {
+			return parts[i]
 		}
-		v, err := url.PathUnescape(parts[i])
-		if err != nil {
-			return "", fmt.Errorf("ldap: bad escape in %q: %v", s, err)
-		}
-		return v, nil
+		return ""
 	}
 	var err error
-	if u.DN, err = dec(0); err != nil {
-		return nil, err
+	if u.DN, err = unescapeOne(field(0), "escape", s); err != nil {
+		return err
 	}
-	if len(parts) > 1 && parts[1] != "" {
-		for _, a := range strings.Split(parts[1], ",") {
-			v, err := url.PathUnescape(a)
-			if err != nil {
-				return nil, fmt.Errorf("ldap: bad attribute in %q", s)
-			}
-			if v != "" {
-				u.Attributes = append(u.Attributes, v)
-			}
-		}
+	if u.Attributes, err = unescapeList(field(1), "attribute", s); err != nil {
+		return err
 	}
-	scope, err := dec(2)
+	scope, err := unescapeOne(field(2), "escape", s)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch strings.ToLower(scope) {
 	case "", "base":
@@ -109,29 +114,56 @@ func ParseURL(s string) (*URL, error) {
 	case "sub":
 		u.Scope = ScopeSub
 	default:
-		return nil, fmt.Errorf("ldap: bad scope %q in %q", scope, s)
+		return fmt.Errorf("ldap: bad scope %q in %q", scope, s)
 	}
-	if u.Filter, err = dec(3); err != nil {
-		return nil, err
+	if u.Filter, err = unescapeOne(field(3), "escape", s); err != nil {
+		return err
 	}
 	if u.Filter == "" {
 		u.Filter = "(objectClass=*)"
 	} else if !strings.HasPrefix(u.Filter, "(") {
 		u.Filter = "(" + u.Filter + ")"
 	}
-	if len(parts) > 4 && parts[4] != "" {
-		for _, e := range strings.Split(parts[4], ",") {
-			v, err := url.PathUnescape(e)
-			if err != nil {
-				return nil, fmt.Errorf("ldap: bad extension in %q", s)
-			}
-			if strings.HasPrefix(v, "!") {
-				return nil, fmt.Errorf("ldap: unsupported critical extension %q in %q", v, s)
-			}
-			u.Extensions = append(u.Extensions, v)
+	if u.Extensions, err = unescapeList(field(4), "extension", s); err != nil {
+		return err
+	}
+	for _, e := range u.Extensions {
+		if strings.HasPrefix(e, "!") {
+			return fmt.Errorf("ldap: unsupported critical extension %q in %q", e, s)
 		}
 	}
-	return &u, nil
+	return nil
+}
+
+// unescapeOne percent-decodes one field of URL s.
+func unescapeOne(v, what, s string) (string, error) {
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		if what == "escape" {
+			return "", fmt.Errorf("ldap: bad escape in %q: %v", s, err)
+		}
+		return "", fmt.Errorf("ldap: bad %s in %q", what, s)
+	}
+	return d, nil
+}
+
+// unescapeList percent-decodes a comma-separated field of URL s; empty
+// items are dropped.
+func unescapeList(v, what, s string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		d, err := unescapeOne(item, what, s)
+		if err != nil {
+			return nil, err
+		}
+		if d != "" {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -439,43 +439,46 @@ func (d *Daemon) watchSocket(path string, done <-chan struct{}) {
 	// A socket file already gone when the watch starts was removed after
 	// Listen created it (e.g. right after --daemon returned): stop too.
 	orig, origErr := os.Lstat(path)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			st, err := os.Lstat(path)
-			if origErr == nil && err == nil && os.SameFile(orig, st) {
-				continue
-			}
-			d.mu.Lock()
-			stopping := d.stopping
-			d.mu.Unlock()
-			if stopping {
-				return
-			}
-			d.socketGone.Store(true)
-			d.Log.Info("socket file has been removed - shutting down")
-			d.stopAccepting()
-			if d.active.Load() == 0 {
-				d.stop()
-			}
-			return
+	every(time.Second, done, func() bool {
+		st, err := os.Lstat(path)
+		if origErr == nil && err == nil && os.SameFile(orig, st) {
+			return true
 		}
-	}
+		d.mu.Lock()
+		stopping := d.stopping
+		d.mu.Unlock()
+		if stopping {
+			return false
+		}
+		d.socketGone.Store(true)
+		d.Log.Info("socket file has been removed - shutting down")
+		d.stopAccepting()
+		if d.active.Load() == 0 {
+			d.stop()
+		}
+		return false
+	})
 }
 
-func (d *Daemon) watchdog(every time.Duration, done <-chan struct{}) {
-	t := time.NewTicker(every)
+func (d *Daemon) watchdog(interval time.Duration, done <-chan struct{}) {
+	every(interval, done, func() bool {
+		d.Notify(daemon.SdNotifyWatchdog)
+		return true
+	})
+}
+
+// every calls fn at each interval until fn returns false or done closes.
+func every(interval time.Duration, done <-chan struct{}, fn func() bool) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-			d.Notify(daemon.SdNotifyWatchdog)
+			if !fn() {
+				return
+			}
 		}
 	}
 }

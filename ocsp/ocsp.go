@@ -370,18 +370,28 @@ func trimSerial(s []byte) []byte {
 	return s
 }
 
-// responseNonces returns the values of nonce extensions among the
-// responseExtensions of a ResponseData.
-func responseNonces(tbs []byte) [][]byte {
+// responseData reads a ResponseData up to its responses: the version,
+// responderID and producedAt are skipped.
+func responseData(tbs []byte) (cryptobyte.String, bool) {
 	s := cryptobyte.String(tbs)
 	var rd cryptobyte.String
 	if !s.ReadASN1(&rd, cbasn1.SEQUENCE) {
-		return nil
+		return nil, false
 	}
 	rd.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific())
 	var tag cbasn1.Tag
-	var skip cryptobyte.String
-	if !rd.ReadAnyASN1(&skip, &tag) || !rd.SkipASN1(cbasn1.GeneralizedTime) || !rd.SkipASN1(cbasn1.SEQUENCE) {
+	var responderID cryptobyte.String
+	if !rd.ReadAnyASN1(&responderID, &tag) || !rd.SkipASN1(cbasn1.GeneralizedTime) {
+		return nil, false
+	}
+	return rd, true
+}
+
+// responseNonces returns the values of nonce extensions among the
+// responseExtensions of a ResponseData.
+func responseNonces(tbs []byte) [][]byte {
+	rd, ok := responseData(tbs)
+	if !ok || !rd.SkipASN1(cbasn1.SEQUENCE) {
 		return nil
 	}
 	var wrapped, exts cryptobyte.String
@@ -415,15 +425,8 @@ func responseNonces(tbs []byte) [][]byte {
 // id's serial has exactly id's hash algorithm and issuer hashes (the one
 // x/crypto/ocsp selects).
 func responseHasCertID(tbs []byte, id certID) bool {
-	s := cryptobyte.String(tbs)
-	var rd cryptobyte.String
-	if !s.ReadASN1(&rd, cbasn1.SEQUENCE) {
-		return false
-	}
-	rd.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific())
-	var tag cbasn1.Tag
-	var responderID cryptobyte.String
-	if !rd.ReadAnyASN1(&responderID, &tag) || !rd.SkipASN1(cbasn1.GeneralizedTime) {
+	rd, ok := responseData(tbs)
+	if !ok {
 		return false
 	}
 	var responses cryptobyte.String

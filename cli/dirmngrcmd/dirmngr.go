@@ -55,24 +55,19 @@ func writeHelp(w io.Writer, o *config.Options) {
 	fmt.Fprintf(w, "dirmngr %s (GnuPG dirmngr %s compatible)\n\n", cli.ProgramVersion, server.Version)
 	fmt.Fprintln(w, "Syntax: dirmngr [options] [command [args]]")
 	fmt.Fprintln(w, "Keyserver, CRL, and OCSP access for gpgsm")
-	group := ""
-	for _, d := range o.Defs() {
-		if d.Help == "" {
-			continue
+	for _, g := range config.HelpGroups(o.Defs()) {
+		fmt.Fprintf(w, "\n%s:\n", g.Name)
+		for _, d := range g.Defs {
+			short := "    "
+			if d.Short != "" {
+				short = " -" + d.Short + ","
+			}
+			name := "--" + d.Name
+			if d.ArgName != "" {
+				name += " " + d.ArgName
+			}
+			fmt.Fprintf(w, "%s %-28s %s\n", short, name, d.Help)
 		}
-		if d.Group != group {
-			group = d.Group
-			fmt.Fprintf(w, "\n%s:\n", group)
-		}
-		short := "    "
-		if d.Short != "" {
-			short = " -" + d.Short + ","
-		}
-		name := "--" + d.Name
-		if d.ArgName != "" {
-			name += " " + d.ArgName
-		}
-		fmt.Fprintf(w, "%s %-28s %s\n", short, name, d.Help)
 	}
 	fmt.Fprintln(w, "\nWithout a command, dirmngr runs in server mode (--server).")
 	fmt.Fprintln(w, "See the dirmngr(8) manual page for all options.")

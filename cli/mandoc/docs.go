@@ -54,32 +54,11 @@ func DirmngrManPageFor(date string, n Names) []byte {
 	b.WriteString(".SH NAME\n" + name + " \\- CRL and OCSP daemon for gpgsm (GnuPG dirmngr compatible)\n")
 	b.WriteString(".SH SYNOPSIS\n.B " + name + "\n[\\fIoptions\\fR] [\\fIcommand\\fR [\\fIargs\\fR]]\n")
 	b.WriteString(".SH DESCRIPTION\n" + roffEscape(strings.ReplaceAll(dirmngrDescription, "/path/to/this/dirmngr", programPath(n))) + "\n")
-	group := ""
-	for _, d := range o.Defs() {
-		if d.Help == "" {
-			continue
+	for _, g := range config.HelpGroups(o.Defs()) {
+		fmt.Fprintf(&b, ".SH %s\n", strings.ToUpper(roffEscape(g.Name)))
+		for _, d := range g.Defs {
+			writeManOption(&b, d)
 		}
-		if d.Group != group {
-			group = d.Group
-			fmt.Fprintf(&b, ".SH %s\n", strings.ToUpper(roffEscape(group)))
-		}
-		b.WriteString(".TP\n")
-		name := `\fB\-\-` + roffEscape(d.Name) + `\fR`
-		if d.Short != "" {
-			name = `\fB\-` + d.Short + `\fR, ` + name
-		}
-		if d.ArgName != "" {
-			name += ` \fI` + roffEscape(d.ArgName) + `\fR`
-		}
-		b.WriteString(name + "\n")
-		help := roffEscape(d.Help)
-		if v := d.Value(); v != "" && !d.IsFlag() && !d.Command {
-			help += " (default: " + roffEscape(v) + ")"
-		}
-		if d.Reread {
-			help += ". Re\\-read on SIGHUP."
-		}
-		b.WriteString(help + "\n")
 	}
 	b.WriteString(hiddenSection(&o))
 	b.WriteString(dirmngrModes)
@@ -306,4 +285,25 @@ func ConfExample() []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// writeManOption writes one option's .TP entry.
+func writeManOption(b *bytes.Buffer, d config.Def) {
+	b.WriteString(".TP\n")
+	name := `\fB\-\-` + roffEscape(d.Name) + `\fR`
+	if d.Short != "" {
+		name = `\fB\-` + d.Short + `\fR, ` + name
+	}
+	if d.ArgName != "" {
+		name += ` \fI` + roffEscape(d.ArgName) + `\fR`
+	}
+	b.WriteString(name + "\n")
+	help := roffEscape(d.Help)
+	if v := d.Value(); v != "" && !d.IsFlag() && !d.Command {
+		help += " (default: " + roffEscape(v) + ")"
+	}
+	if d.Reread {
+		help += ". Re\\-read on SIGHUP."
+	}
+	b.WriteString(help + "\n")
 }

@@ -2,21 +2,10 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
-
 	"github.com/dirmngr/dirmngr/cli"
 	"github.com/dirmngr/dirmngr/cli/dirmngrcmd"
 )
 
 func main() {
-	if err := dirmngrcmd.NewCommand().Execute(); err != nil {
-		var ee cli.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.Code)
-		}
-		fmt.Fprintf(os.Stderr, "dirmngr: %v\n", err)
-		os.Exit(2)
-	}
+	cli.Exit("dirmngr", dirmngrcmd.NewCommand().Execute(), 2)
 }

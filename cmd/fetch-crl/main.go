@@ -3,8 +3,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 
 	"github.com/dirmngr/dirmngr/cli"
@@ -14,12 +12,5 @@ import (
 func main() {
 	cmd := fetchcrlcmd.NewCommand()
 	cmd.SetArgs(fetchcrlcmd.ExpandLongPrefixes(cmd.Flags(), os.Args[1:]))
-	if err := cmd.Execute(); err != nil {
-		var ee cli.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.Code)
-		}
-		fmt.Fprintf(os.Stderr, "fetch-crl: %v\n", err)
-		os.Exit(1)
-	}
+	cli.Exit("fetch-crl", cmd.Execute(), 1)
 }
