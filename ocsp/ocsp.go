@@ -46,6 +46,14 @@ type Config struct {
 	CurrentPeriod time.Duration // --ocsp-current-period (3 h)
 	Now           func() time.Time
 	DisableHTTP   bool
+	// Counters receive the statistics; nil = the Checker's own. Checkers
+	// of successive configurations share one.
+	Counters *Counters
+}
+
+// Counters count OCSP network requests and answers from the cache.
+type Counters struct {
+	Requests, CacheHits atomic.Int64
 }
 
 // Cache stores verified responses (the CRL store implements it).
@@ -78,7 +86,7 @@ type shared struct {
 	cache  Cache
 	flight flight.Group[*Result]
 
-	requests, cacheHits atomic.Int64
+	stats *Counters
 }
 
 // New returns a Checker; cache may be nil.
@@ -95,7 +103,10 @@ func New(cfg Config, f *fetch.Fetcher, cache Cache) *Checker {
 	if cfg.CurrentPeriod == 0 {
 		cfg.CurrentPeriod = 3 * time.Hour
 	}
-	return &Checker{shared: &shared{cfg: cfg, cache: cache}, fetch: f}
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
+	}
+	return &Checker{shared: &shared{cfg: cfg, cache: cache, stats: cfg.Counters}, fetch: f}
 }
 
 // WithProxy returns a view of c whose requests go through proxy ("" or
@@ -211,7 +222,7 @@ func (c *Checker) Check(ctx context.Context, url string, cert, issuer *x509.Cert
 		return r, nil
 	}
 	r, _, err := c.flight.Do(ctx, string(id.key()), func(func()) (*Result, error) {
-		c.requests.Add(1)
+		c.stats.Requests.Add(1)
 		return c.query(ctx, url, id, issuer, signers)
 	})
 	return r, err
@@ -245,7 +256,7 @@ func (c *Checker) fromCache(id certID, issuer *x509.Certificate) *Result {
 	if len(e.SignerDER) > 0 {
 		r.Signer, _ = x509.ParseCertificate(e.SignerDER)
 	}
-	c.cacheHits.Add(1)
+	c.stats.CacheHits.Add(1)
 	return r
 }
 
@@ -455,5 +466,5 @@ func (c *Checker) Signers() []string { return c.cfg.Signers }
 
 // Stats returns the number of network requests and cache hits.
 func (c *Checker) Stats() (requests, cacheHits int64) {
-	return c.requests.Load(), c.cacheHits.Load()
+	return c.stats.Requests.Load(), c.stats.CacheHits.Load()
 }

@@ -196,6 +196,15 @@ func TestCacheAndSingleFlight(t *testing.T) {
 	if err != nil || !r.Cached || hits.Load() != 1 {
 		t.Fatalf("second check: cached=%v err=%v requests=%d", r != nil && r.Cached, err, hits.Load())
 	}
+	// A Checker of a later configuration sharing the counters counts on.
+	counters := &Counters{}
+	first := New(Config{Counters: counters}, fetch.New(fetch.Config{}), store)
+	first.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert)
+	later := New(Config{Counters: counters}, fetch.New(fetch.Config{}), store)
+	later.Check(context.Background(), srv.URL, leaf.Cert, ca.Cert)
+	if req, hit := later.Stats(); req != 0 || hit != 2 {
+		t.Fatalf("shared counters: %d requests, %d cache hits; want 0, 2", req, hit)
+	}
 	// Stale cache entries are not used; a rejected answer is not cached.
 	chk.cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	bad.Store(true)

@@ -42,10 +42,19 @@ type Set struct {
 	OCSP   *ocsp.Checker
 }
 
-// Build makes a Set from l around an open cache. flights is shared with
-// earlier Sets so that downloads in flight are not started twice.
-func Build(l *config.Loaded, cache *crlcache.Cache, flights *revocation.Flights, log *slog.Logger) (*Set, error) {
+// Shared is what successive Sets of a process share: the cache handle,
+// the downloads in flight (not started twice across a reload) and the
+// OCSP statistics (GETINFO stats counts on across reloads).
+type Shared struct {
+	Cache     *crlcache.Cache
+	Flights   *revocation.Flights
+	OCSPStats *ocsp.Counters
+}
+
+// Build makes a Set from l around sh.
+func Build(l *config.Loaded, sh *Shared, log *slog.Logger) (*Set, error) {
 	o := l.Opts
+	cache := sh.Cache
 	now, err := o.Clock()
 	if err != nil {
 		return nil, fmt.Errorf("faked system time: %w", err)
@@ -56,12 +65,13 @@ func Build(l *config.Loaded, cache *crlcache.Cache, flights *revocation.Flights,
 		return nil, err
 	}
 	s.CRL = revocation.New(revocationConfig(o, now), revocation.Parts{
-		Cache: cache, Certs: s.Certs, Fetch: s.Fetch, LDAP: s.LDAP, Log: log, Flights: flights,
+		Cache: cache, Certs: s.Certs, Fetch: s.Fetch, LDAP: s.LDAP, Log: log, Flights: sh.Flights,
 	})
 	oc, err := ocspConfig(o, l.Homedir, now)
 	if err != nil {
 		return nil, err
 	}
+	oc.Counters = sh.OCSPStats
 	s.OCSP = ocsp.New(oc, s.Fetch, cache)
 	return s, nil
 }
@@ -160,11 +170,10 @@ func ldapOptions(l *config.Loaded, certs *certstore.Store, log *slog.Logger) (*l
 
 // Live is the Set in effect for a process, replaced whole on reload.
 type Live struct {
-	cur     atomic.Pointer[Set]
-	reload  sync.Mutex // one reload at a time
-	cache   *crlcache.Cache
-	flights *revocation.Flights
-	log     *slog.Logger
+	cur    atomic.Pointer[Set]
+	reload sync.Mutex // one reload at a time
+	shared Shared
+	log    *slog.Logger
 }
 
 // Open opens the CRL cache of l (below its cache directory) and builds
@@ -177,8 +186,8 @@ func Open(l *config.Loaded, readOnly bool, log *slog.Logger) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the CRL cache: %w", err)
 	}
-	lv := &Live{cache: cache, flights: revocation.NewFlights(), log: log}
-	s, err := Build(l, cache, lv.flights, log)
+	lv := &Live{shared: Shared{Cache: cache, Flights: revocation.NewFlights(), OCSPStats: &ocsp.Counters{}}, log: log}
+	s, err := Build(l, &lv.shared, log)
 	if err != nil {
 		cache.Close()
 		return nil, err
@@ -197,7 +206,7 @@ func (lv *Live) Current() *Set { return lv.cur.Load() }
 func (lv *Live) Reload(l *config.Loaded) error {
 	lv.reload.Lock()
 	defer lv.reload.Unlock()
-	s, err := Build(l, lv.cache, lv.flights, lv.log)
+	s, err := Build(l, &lv.shared, lv.log)
 	if err != nil {
 		return err
 	}
@@ -206,4 +215,4 @@ func (lv *Live) Reload(l *config.Loaded) error {
 }
 
 // Close closes the CRL cache.
-func (lv *Live) Close() error { return lv.cache.Close() }
+func (lv *Live) Close() error { return lv.shared.Cache.Close() }
