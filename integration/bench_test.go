@@ -108,6 +108,20 @@ func answerer(root *testpki.Cert) *assuan.Handlers {
 
 func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids []string) benchResult {
 	home := newHome(b)
+	// BENCH_OURS_ENV=NAME=VALUE sets one variable for our daemon only
+	// (e.g. GOMAXPROCS=1, to try runtime settings side by side).
+	if kv := os.Getenv("BENCH_OURS_ENV"); kv != "" && !strings.Contains(prog, "/usr/") {
+		k, v, _ := strings.Cut(kv, "=")
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		defer func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		}()
+	}
 	pid := startDaemon(b, prog, home)
 	sock := filepath.Join(home, "S.dirmngr")
 	var r benchResult

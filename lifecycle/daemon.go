@@ -112,6 +112,13 @@ func (d *Daemon) newServer(socketPath string) error {
 	crlcache.CorruptionHook = func(path, aside string, cause error) {
 		d.Log.Error("the CRL cache was unreadable; kept it aside and started with an empty cache", "file", path, "kept", aside, "err", cause)
 	}
+	crlcache.DamageHook = func(what, path string, cause error) {
+		if cause == nil {
+			d.Log.Warn("CRL cache: "+what, "file", path)
+			return
+		}
+		d.Log.Error("CRL cache: "+what, "file", path, "err", cause)
+	}
 	live, err := services.Open(d.loaded, false, d.Log)
 	if err != nil {
 		return err
