@@ -372,23 +372,6 @@ func (s *Session) help(args string) error {
 	return gpgerr.ErrUnknownCommand
 }
 
-// logFailure logs a failed command by name, as GnuPG's dirmngr does
-// ("command 'ISVALID' failed: Certificate revoked"); the underlying cause,
-// when it says more than the error text, follows once.
-func (s *Session) logFailure(name string, herr error) {
-	text := gpgerr.CodeOf(herr).Error()
-	msg := fmt.Sprintf("command '%s' failed: %s", name, text)
-	// The cause without the repeated error text ("No such file or
-	// directory: open X: no such file or directory" → "open X").
-	cause := strings.TrimPrefix(herr.Error(), text+": ")
-	cause = strings.TrimSuffix(cause, ": "+strings.ToLower(text))
-	if cause != text && cause != "" {
-		s.srv.log().Info(msg, "session", s.ID, "cause", cause)
-		return
-	}
-	s.srv.log().Info(msg, "session", s.ID)
-}
-
 // reply writes OK or ERR for the finished command and flushes.
 func (s *Session) reply(herr error) error {
 	if s.err != nil {

@@ -98,38 +98,10 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 	if len(cmds) == 1 {
 		command = cmds[0]
 	}
+	if done, err := infoCommand(command, o, out); done {
+		return err
+	}
 	switch command {
-	case "help":
-		writeHelp(out, o)
-		return nil
-	case "version":
-		fmt.Fprintf(out, "dirmngr %s\nCompatible with GnuPG's dirmngr %s (Assuan protocol, options, cache semantics).\n", cli.ProgramVersion, server.Version)
-		fmt.Fprintln(out, "This is free software: you are free to change and redistribute it.\nThere is NO WARRANTY, to the extent permitted by law.")
-		return nil
-	case "warranty":
-		fmt.Fprintln(out, "This program is distributed in the hope that it will be useful, but WITHOUT\nANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS\nFOR A PARTICULAR PURPOSE.")
-		return nil
-	case "dump-options":
-		for _, d := range o.Defs() {
-			fmt.Fprintf(out, "--%s\n", d.Name)
-		}
-		return nil
-	case "dump-option-table":
-		for _, d := range o.Defs() {
-			help := d.Help
-			if help == "" {
-				help = "@"
-			} else if d.ArgName != "" {
-				help = "|" + d.ArgName + "|" + help
-			}
-			fmt.Fprintf(out, "%s:%s:%s:\n", d.Name, d.Group, help)
-		}
-		return nil
-	case "gpgconf-list":
-		fmt.Fprintf(out, "debug-level:16:\"none\nldaptimeout:16:%d\nmax-replies:16:%d\nresolver-timeout:16:0\n", 15, 10)
-		return nil
-	case "gpgconf-versions", "shutdown":
-		return nil // --shutdown is documented to have no effect
 	case "list-crls", "load-crl", "fetch-crl", "flush":
 		return runOneShot(command, loaded, loaded.Args, out, errOut)
 	}
@@ -166,6 +138,46 @@ func runDirmngr(cmd *cobra.Command, args []string) error {
 		return runDaemon(d, loaded, args, out, errOut)
 	}
 	return fmt.Errorf("unhandled command --%s", command)
+}
+
+// infoCommand runs the commands that only print something (--help,
+// --version, --dump-options, --gpgconf-list, …); done is false for the
+// others.
+func infoCommand(command string, o *config.Options, out io.Writer) (done bool, err error) {
+	switch command {
+	case "help":
+		writeHelp(out, o)
+		return true, nil
+	case "version":
+		fmt.Fprintf(out, "dirmngr %s\nCompatible with GnuPG's dirmngr %s (Assuan protocol, options, cache semantics).\n", cli.ProgramVersion, server.Version)
+		fmt.Fprintln(out, "This is free software: you are free to change and redistribute it.\nThere is NO WARRANTY, to the extent permitted by law.")
+		return true, nil
+	case "warranty":
+		fmt.Fprintln(out, "This program is distributed in the hope that it will be useful, but WITHOUT\nANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS\nFOR A PARTICULAR PURPOSE.")
+		return true, nil
+	case "dump-options":
+		for _, d := range o.Defs() {
+			fmt.Fprintf(out, "--%s\n", d.Name)
+		}
+		return true, nil
+	case "dump-option-table":
+		for _, d := range o.Defs() {
+			help := d.Help
+			if help == "" {
+				help = "@"
+			} else if d.ArgName != "" {
+				help = "|" + d.ArgName + "|" + help
+			}
+			fmt.Fprintf(out, "%s:%s:%s:\n", d.Name, d.Group, help)
+		}
+		return true, nil
+	case "gpgconf-list":
+		fmt.Fprintf(out, "debug-level:16:\"none\nldaptimeout:16:%d\nmax-replies:16:%d\nresolver-timeout:16:0\n", 15, 10)
+		return true, nil
+	case "gpgconf-versions", "shutdown":
+		return true, nil // --shutdown is documented to have no effect
+	}
+	return false, nil
 }
 
 // alsoOnStderr repeats a start-up failure on stderr when the log goes to

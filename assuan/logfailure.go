@@ -1,0 +1,25 @@
+package assuan
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dirmngr/dirmngr/gpgerr"
+)
+
+// logFailure logs a failed command by name, as GnuPG's dirmngr does
+// ("command 'ISVALID' failed: Certificate revoked"); the underlying cause,
+// when it says more than the error text, follows once.
+func (s *Session) logFailure(name string, herr error) {
+	text := gpgerr.CodeOf(herr).Error()
+	msg := fmt.Sprintf("command '%s' failed: %s", name, text)
+	// The cause without the repeated error text ("No such file or
+	// directory: open X: no such file or directory" → "open X").
+	cause := strings.TrimPrefix(herr.Error(), text+": ")
+	cause = strings.TrimSuffix(cause, ": "+strings.ToLower(text))
+	if cause != text && cause != "" {
+		s.srv.log().Info(msg, "session", s.ID, "cause", cause)
+		return
+	}
+	s.srv.log().Info(msg, "session", s.ID)
+}
