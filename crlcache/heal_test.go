@@ -230,3 +230,45 @@ func TestUnusableCacheDirectory(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestDatabaseDamagedAtRunTime: crls.db is overwritten while the cache
+// is open; the next database access faults or panics inside bbolt, the
+// cache rebuilds the database from memory and keeps answering.
+func TestDatabaseDamagedAtRunTime(t *testing.T) {
+	h := watchHooks(t)
+	dir := filledCache(t)
+	c, err := crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fi, _ := os.Stat(c.Path())
+	junk := make([]byte, fi.Size()-8192)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	f, _ := os.OpenFile(c.Path(), os.O_WRONLY, 0)
+	f.WriteAt(junk, 8192) // every page but the two meta pages
+	f.Close()
+	for k := range 400 {
+		c.GetOCSP([]byte(fmt.Sprintf("certid-%06d", k)))
+		c.PutOCSP([]byte(fmt.Sprintf("new-%06d", k)), []byte("x"))
+	}
+	c.Touch(hashA, time.Now())
+	if _, rev, ok, err := c.Lookup(hashA, serial(3)); err != nil || !ok || !rev {
+		t.Fatalf("lookup after run-time damage: revoked=%v ok=%v err=%v (events: %s)", rev, ok, err, h)
+	}
+	usable(t, c)
+	if !strings.Contains(h.String(), "rebuilt from memory") {
+		t.Fatalf("repair not reported: %s", h)
+	}
+	c.Close()
+	c, err = crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := c.Get(hashA); !ok || m.Number != "09" {
+		t.Fatalf("rebuilt database lost the CRL: %+v %v", m, ok)
+	}
+	c.Close()
+}
