@@ -64,7 +64,7 @@ func openPEM(r *bufio.Reader, max int64) (io.Reader, error) {
 		if err := skipPEMHeaders(r, &budget); err != nil {
 			return nil, err
 		}
-		body := &pemBody{r: r, left: budget, end: "-----END " + typ + "-----"}
+		body := &pemBody{r: r, left: budget, end: "-----END " + typ + "-----", lineNL: true}
 		return &pemDecoder{d: base64.NewDecoder(base64.StdEncoding, body)}, nil
 	}
 }
@@ -109,8 +109,9 @@ type pemBody struct {
 	r     *bufio.Reader
 	left  int64
 	end   string
-	space int // current run of white space
-	err   error
+	space  int  // current run of white space
+	lineNL bool // the last byte was a line feed (END must start a line)
+	err    error
 }
 
 func (b *pemBody) Read(p []byte) (int, error) {
@@ -125,17 +126,22 @@ func (b *pemBody) Read(p []byte) (int, error) {
 		for i, c := range p[:n] {
 			switch c {
 			case ' ', '\t', '\r', '\n':
+				b.lineNL = c == '\n'
 				if b.space++; b.space > maxPEMSpace {
 					b.err = errBER("PEM: %d blank bytes in a row", b.space)
 					return w, nil
 				}
 			case '-':
-				b.err = b.finish(p[i:n])
+				if !b.lineNL {
+					b.err = errBER("PEM: the END line does not start a line")
+				} else {
+					b.err = b.finish(p[i:n])
+				}
 				return w, nil
 			default:
 				p[w] = c
 				w++
-				b.space = 0
+				b.space, b.lineNL = 0, false
 			}
 		}
 		if err == io.EOF {
@@ -177,6 +183,8 @@ func (p *pemDecoder) Read(b []byte) (int, error) {
 	var ce base64.CorruptInputError
 	if errors.As(err, &ce) {
 		err = errBER("PEM: bad base64 at offset %d", int64(ce))
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = errBER("PEM: base64 cut short") // not a multiple of 4 characters
 	}
 	return n, err
 }
