@@ -106,9 +106,9 @@ func skipPEMHeaders(r *bufio.Reader, budget *int64) error {
 // pemBody yields the base64 characters of a block without white space and
 // ends (io.EOF) at a correct END line.
 type pemBody struct {
-	r     *bufio.Reader
-	left  int64
-	end   string
+	r      *bufio.Reader
+	left   int64
+	end    string
 	space  int  // current run of white space
 	lineNL bool // the last byte was a line feed (END must start a line)
 	err    error
