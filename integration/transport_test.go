@@ -208,3 +208,28 @@ func TestClientTransportMatchesGnuPG(t *testing.T) {
 		t.Errorf("no 'Connection refused' in %q", got[0])
 	}
 }
+
+// TestGpgsmUnreachableCRLMatchesGnuPG (issue 14): gpgsm verifying a
+// signature whose signer's distribution point refuses connections prints
+// "checking the CRL failed: Connection refused" through our dirmngr, as
+// through GnuPG's, and both runs end with the same exit code.
+func TestGpgsmUnreachableCRLMatchesGnuPG(t *testing.T) {
+	l := newLab(t)
+	signer := l.root.Issue(testpki.Template{Subject: testpki.Name("unreachable dp signer", "Dirmngr Research", "DE"),
+		CRLURLs: []string{"http://" + closedAddr(t) + "/ca.crl"}})
+	sig, data := l.sign(t, signer, "unreachable")
+	var codes [2]int
+	for i, prog := range []string{bin(t, "dirmngr"), requireTool(t, "dirmngr")} {
+		home := l.gpgsmHome(t, prog)
+		testpki.WriteFile(home, "signer.der", signer.DER())
+		exec.Command("gpgsm", "--homedir", home, "--batch", "--disable-dirmngr", "--import", filepath.Join(home, "signer.der")).Run()
+		out, code := runGpgsm(t, home, "--verify", sig, data)
+		codes[i] = code
+		if !strings.Contains(out, "checking the CRL failed: Connection refused") {
+			t.Errorf("%s: gpgsm said\n%s", prog, out)
+		}
+	}
+	if codes[0] != codes[1] {
+		t.Errorf("gpgsm exit codes: ours %d, GnuPG %d", codes[0], codes[1])
+	}
+}
