@@ -81,17 +81,25 @@ func TestDebPackage(t *testing.T) {
 	}
 	// The unpacked daemon, socket-activated as the user unit runs it.
 	home := newHome(t)
-	sa := exec.Command(activate, "-l", filepath.Join(home, "S.dirmngr"), "-E", "GNUPGHOME="+home,
+	sock := filepath.Join(home, "S.dirmngr")
+	sa := exec.Command(activate, "-l", sock, "-E", "GNUPGHOME="+home,
 		filepath.Join(root, "usr/bin/dirmngr-go"), "--supervised")
+	saLog, err := os.Create(filepath.Join(home, "activate.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saLog.Close()
+	sa.Stderr = saLog
 	if err := sa.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { sa.Process.Kill(); sa.Wait() }()
-	waitFor(t, 10*time.Second, func() bool { _, err := os.Stat(filepath.Join(home, "S.dirmngr")); return err == nil }, "activation socket")
-	if out := gca(t, home, "GETINFO version"); !strings.Contains(out, "D 2.2.40") {
-		t.Errorf("socket-activated daemon: %q", out)
+	waitFor(t, 10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }, "activation socket")
+	if out := gcaSocket(t, sock, "GETINFO version", "/bye"); !strings.Contains(out, "D 2.2.40") {
+		log, _ := os.ReadFile(saLog.Name())
+		t.Errorf("socket-activated daemon: %q\nsystemd-socket-activate and daemon: %s", out, log)
 	}
-	gca(t, home, "KILLDIRMNGR")
+	gcaSocket(t, sock, "KILLDIRMNGR", "/bye")
 
 	checkPostrm(t, root)
 	if after := installedStatus(); after != before {
