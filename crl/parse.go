@@ -47,6 +47,14 @@ type Entry struct {
 	Serial    []byte // DER INTEGER content octets
 	RevokedAt time.Time
 	Reason    Reason
+	// CertIssuer is the certificate issuer of an indirect CRL's entry
+	// (certificateIssuer entry extension, RFC 5280 §5.3.3), carried over
+	// from the last entry that had one; "" means the CRL issuer.
+	// CertIssuerRaw is its Name DER and CertIssuerHash its issuer hash.
+	CertIssuer     string
+	CertIssuerRaw  []byte
+	CertIssuerHash string
+	InvalidityDate time.Time // zero when absent
 }
 
 // Reason is a set of revocation reasons, as libksba's ksba_crl_reason_t:
@@ -108,8 +116,20 @@ type Info struct {
 	AKIKeyID  []byte
 	AKIIssuer []string // directoryName entries rendered as DNs
 	AKISerial []byte
+	// IDP is the issuingDistributionPoint (nil when absent); RawIDP is
+	// its extnValue, whose hash names the CRL's scope.
+	IDP    *IDP
+	RawIDP []byte
+	// DeltaBase is the BaseCRLNumber of a delta CRL (deltaCRLIndicator);
+	// nil for a full CRL.
+	DeltaBase *big.Int
+	// Freshest lists where the delta CRLs for this CRL are (freshestCRL).
+	Freshest []DistributionPoint
+	// IndirectEntries counts the entries whose certificateIssuer is not
+	// the CRL issuer (only allowed in an indirect CRL).
+	IndirectEntries int64
 	// UnknownCritical lists critical CRL extensions this engine does not
-	// understand (e.g. issuingDistributionPoint, deltaCRLIndicator).
+	// understand.
 	UnknownCritical []string
 	Entries         int64
 	Size            int64 // DER bytes
@@ -120,13 +140,22 @@ type Info struct {
 	signature []byte
 }
 
+// IsDelta reports whether the CRL is a delta CRL.
+func (in *Info) IsDelta() bool { return in.DeltaBase != nil }
+
+// BaseNumberHex returns the delta CRL's BaseCRLNumber as NumberHex does,
+// or "" for a full CRL.
+func (in *Info) BaseNumberHex() string { return hexNumber(in.DeltaBase) }
+
 // NumberHex returns the CRL number as uppercase hex with an even number of
 // digits ("01"), or "" when the CRL has none.
-func (in *Info) NumberHex() string {
-	if in.Number == nil {
+func (in *Info) NumberHex() string { return hexNumber(in.Number) }
+
+func hexNumber(n *big.Int) string {
+	if n == nil {
 		return ""
 	}
-	s := strings.ToUpper(in.Number.Text(16))
+	s := strings.ToUpper(n.Text(16))
 	if len(s)%2 == 1 {
 		s = "0" + s
 	}
@@ -433,6 +462,12 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 			if err := parseEntry(body, &e); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", info.Entries+1, err)
 			}
+			if e.CertIssuer == info.Issuer {
+				e.CertIssuer, e.CertIssuerRaw, e.CertIssuerHash = "", nil, ""
+			}
+			if e.CertIssuer != "" {
+				info.IndirectEntries++
+			}
 			info.Entries++
 			if visit != nil {
 				if err := visit(&e); err != nil {
@@ -586,6 +621,9 @@ func oidText(der []byte) string {
 var (
 	oidCRLNumber = asn1.ObjectIdentifier{2, 5, 29, 20}
 	oidAKI       = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidDelta     = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIDP       = asn1.ObjectIdentifier{2, 5, 29, 28}
+	oidFreshest  = asn1.ObjectIdentifier{2, 5, 29, 46}
 )
 
 func parseEntry(body []byte, e *Entry) error {
@@ -606,6 +644,7 @@ func parseEntry(body []byte, e *Entry) error {
 	}
 	e.RevokedAt = t
 	e.Reason = 0
+	e.InvalidityDate = time.Time{}
 	if s.Empty() {
 		return nil
 	}
@@ -635,11 +674,27 @@ func parseEntry(body []byte, e *Entry) error {
 			e.Reason = reasonFromCode(code)
 		case bytes.Equal(oid, rawInvalidityDate):
 			bit = 2
+			var tb cryptobyte.String
+			if !val.ReadASN1(&tb, cbasn1.GeneralizedTime) || !val.Empty() {
+				return errBER("invalidityDate")
+			}
+			t, err := parseTime(0x18, tb)
+			if err != nil {
+				return fmt.Errorf("invalidityDate: %w", err)
+			}
+			e.InvalidityDate = t
 		case bytes.Equal(oid, rawCertificateIssuer):
 			bit = 4
+			// It applies to this entry and the following ones (RFC 5280
+			// §5.3.3): the caller's Entry keeps it until replaced.
+			dn, raw, err := ParseCertificateIssuer(val)
+			if err != nil {
+				return err
+			}
+			e.CertIssuer, e.CertIssuerRaw, e.CertIssuerHash = dn, raw, certid.Hash(dn)
 		default:
 			if critical {
-				return errInvalid("unknown critical entry extension %s", oidText(oid))
+				return fmt.Errorf("crl: unknown critical entry extension %s: %w", oidText(oid), gpgerr.ErrUnknownCritExtn)
 			}
 			continue
 		}
@@ -683,6 +738,24 @@ func (in *Info) parseExtensions(body []byte) error {
 			if err := in.parseAKI(val); err != nil {
 				return err
 			}
+		case oid.Equal(oidIDP):
+			p, err := ParseIDP(val)
+			if err != nil {
+				return err
+			}
+			in.IDP, in.RawIDP = p, append([]byte(nil), val...)
+		case oid.Equal(oidDelta):
+			n, err := ParseDeltaCRLIndicator(val)
+			if err != nil {
+				return err
+			}
+			in.DeltaBase = n
+		case oid.Equal(oidFreshest):
+			dps, err := ParseDistributionPoints(val)
+			if err != nil {
+				return fmt.Errorf("freshestCRL: %w", err)
+			}
+			in.Freshest = dps
 		default:
 			if critical {
 				in.UnknownCritical = append(in.UnknownCritical, key)
