@@ -98,14 +98,16 @@ type DistributionPoint struct {
 }
 
 // AllReasons is the set of reasons a CRL without onlySomeReasons covers:
-// every ReasonFlags bit plus unspecified (which has no flag).
+// every ReasonFlags bit (the "unused" bit 0 counted as unspecified).
 const AllReasons = ReasonUnspecified | ReasonKeyCompromise | ReasonCACompromise |
 	ReasonAffiliationChanged | ReasonSuperseded | ReasonCessationOfOperation |
 	ReasonCertificateHold | ReasonPrivilegeWithdrawn | ReasonAACompromise
 
 // reasonFlagBits maps ReasonFlags bit numbers (BIT STRING order) to Reason.
+// Bit 0 ("unused") stands for the reasons no other flag names
+// (unspecified): RFC 5280's all-reasons is every ReasonFlags bit.
 var reasonFlagBits = [...]Reason{
-	0, // unused
+	ReasonUnspecified, // unused
 	ReasonKeyCompromise, ReasonCACompromise, ReasonAffiliationChanged, ReasonSuperseded,
 	ReasonCessationOfOperation, ReasonCertificateHold, ReasonPrivilegeWithdrawn, ReasonAACompromise,
 }
@@ -129,8 +131,8 @@ func parseReasonFlags(b []byte) (Reason, error) {
 		}
 	}
 	if r == 0 {
-		// Only the unused bit (or bits we do not know): no reason
-		// covered at all, which is not "all reasons".
+		// Only bits we do not know: no reason covered at all, which
+		// is not "all reasons".
 		r = ReasonOther
 	}
 	return r, nil
@@ -217,6 +219,10 @@ func ParseIDP(der []byte) (*IDP, error) {
 	var seq cryptobyte.String
 	if !s.ReadASN1(&seq, cbasn1.SEQUENCE) || !s.Empty() {
 		return nil, errBER("issuingDistributionPoint")
+	}
+	if seq.Empty() {
+		// RFC 5280 §5.2.5: the IDP MUST NOT be an empty sequence.
+		return nil, errInvalid("empty issuingDistributionPoint")
 	}
 	p := &IDP{}
 	var v cryptobyte.String

@@ -168,6 +168,9 @@ func hashFromAlgID(s cryptobyte.String) (crypto.Hash, error) {
 // A mismatch wraps gpgerr.ErrBadSignature.
 func (in *Info) Verify(pub crypto.PublicKey) error {
 	bad := fmt.Errorf("crl: signature of %q does not verify: %w", in.Issuer, gpgerr.ErrBadSignature)
+	if in.sigPartial {
+		return bad
+	}
 	switch in.scheme.kind {
 	case kindRSA, kindPSS:
 		k, ok := pub.(*rsa.PublicKey)

@@ -107,6 +107,14 @@ type Meta struct {
 	// Indirect lists, set by Commit, the issuer hashes of other CAs this
 	// (indirect) CRL has entries for (Staging.AddFor).
 	Indirect []string `json:"indirect,omitempty"`
+	// Freshest marks a CRL that names where its delta CRLs are
+	// (freshestCRL); IssuerDER is the CRL issuer's Name (DER, for names
+	// relative to it); Signer is the CRL signer's certificate (DER), whose
+	// own revocation status is checked on use when it is a separate key
+	// (package revocation).
+	Freshest  bool   `json:"freshest,omitempty"`
+	IssuerDER []byte `json:"issuer_der,omitempty"`
+	Signer    []byte `json:"signer,omitempty"`
 }
 
 // ID returns the slot of m.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
@@ -21,19 +21,23 @@ const (
 	Revoked                // listed
 	CantUse                // a CRL is cached but unusable (invalid, or its root not trusted)
 	DontKnow               // no current CRL
+
+	// needCert (internal): the issuer's CRLs are scoped (RFC 5280) and
+	// the certificate itself decides.
+	needCert
 )
 
 // String names the status for logs.
 func (s Status) String() string {
-	return [...]string{"valid", "revoked", "can't use", "don't know"}[s]
+	return [...]string{"valid", "revoked", "can't use", "don't know", "needs the certificate"}[s]
 }
 
 // Asker obtains certificates and trust decisions from the client through
 // INQUIREs. Every method may return (nil, nil) / false for "not available".
 type Asker interface {
 	// SendTarget answers a plain "SENDCERT": the certificate being
-	// checked (ISVALID). Errors end the check.
-	SendTarget(ctx context.Context) (*x509.Certificate, error)
+	// checked (ISVALID), DER. Errors end the check.
+	SendTarget(ctx context.Context) ([]byte, error)
 	// SendCert answers "SENDCERT <pattern>": "#<sn>/<issuer>", "/<subject>"
 	// or a fingerprint.
 	SendCert(ctx context.Context, pattern string) ([]byte, error)
@@ -81,59 +85,83 @@ const refreshInterval = 30 * time.Minute
 // content octets), GnuPG's way: the cached CRL decides; when none is
 // current the client is asked for the certificate (SENDCERT), its CRL is
 // fetched and the cache asked again. A cached but unusable CRL is CantUse
-// without a fetch.
+// without a fetch. When the issuer's CRLs are scoped (partitions, delta
+// CRLs; RFC 5280) or only another issuer's indirect CRL may speak for it,
+// the certificate is asked for too and decides (checkInfo).
 func (c *Checker) CheckID(ctx context.Context, req *Request, issuerHash string, serial []byte) (Status, error) {
 	req = orEmpty(req)
 	st, err := c.lookup(ctx, req, issuerHash, serial, req.ForceRefresh)
-	if err != nil || st != DontKnow || req.Asker == nil {
+	if err != nil || (st != DontKnow && st != needCert) {
 		return st, err
 	}
-	cert, err := req.Asker.SendTarget(ctx)
+	if req.Asker == nil {
+		if st == needCert {
+			return CantUse, nil
+		}
+		return st, nil
+	}
+	der, err := req.Asker.SendTarget(ctx)
 	if err != nil {
 		return DontKnow, err
 	}
-	c.learn(cert)
-	if err := c.reloadFor(ctx, req, cert); err != nil {
+	cert, err := certinfo.Parse(der)
+	if err != nil {
 		return DontKnow, err
 	}
-	return c.lookup(ctx, req, issuerHash, serial, req.ForceRefresh)
+	if cert.Cert != nil {
+		c.learn(cert.Cert)
+	}
+	return c.recheck(ctx, req, cert, st == DontKnow)
 }
 
-// CheckCert answers CHECKCRL for cert: the cached CRL decides when it is
-// current and usable; otherwise the CRL is fetched and the cache asked
-// again.
+// CheckCert answers CHECKCRL for cert: the cached CRLs decide when they
+// are current and usable; otherwise the CRL is fetched and the cache
+// asked again.
 func (c *Checker) CheckCert(ctx context.Context, req *Request, cert *x509.Certificate) (Status, error) {
 	req = orEmpty(req)
-	st, err := c.certLookup(ctx, req, cert, req.ForceRefresh)
+	in, err := certinfo.Parse(cert.Raw)
+	if err != nil {
+		return DontKnow, fmt.Errorf("revocation: reading the certificate: %w", gpgerr.ErrBadCert)
+	}
+	st, err := c.infoLookup(ctx, req, in, req.ForceRefresh)
 	if err != nil || (st != DontKnow && st != CantUse) {
 		return st, err
 	}
-	if err := c.reloadFor(ctx, req, cert); err != nil {
-		return st, err
-	}
-	return c.certLookup(ctx, req, cert, false)
+	return c.recheck(ctx, req, in, true)
 }
 
 // CertStatus is the cache's answer for cert alone: no fetch, no SENDCERT.
 func (c *Checker) CertStatus(ctx context.Context, req *Request, cert *x509.Certificate) (Status, error) {
 	req = orEmpty(req)
-	return c.certLookup(ctx, req, cert, req.ForceRefresh)
+	in, err := certinfo.Parse(cert.Raw)
+	if err != nil {
+		return DontKnow, fmt.Errorf("revocation: reading the certificate: %w", gpgerr.ErrBadCert)
+	}
+	return c.infoLookup(ctx, req, in, req.ForceRefresh)
 }
 
-func (c *Checker) certLookup(ctx context.Context, req *Request, cert *x509.Certificate, forceRefresh bool) (Status, error) {
-	h, err := certid.IssuerHash(cert)
-	if err != nil {
-		return DontKnow, fmt.Errorf("revocation: issuer of certificate: %w", gpgerr.ErrBadCert)
+// infoLookup is lookup for a known certificate: scoped CRLs are decided
+// by checkInfo.
+func (c *Checker) infoLookup(ctx context.Context, req *Request, cert *certinfo.Info, forceRefresh bool) (Status, error) {
+	st, err := c.lookup(ctx, req, cert.IssuerHash, cert.Serial, forceRefresh)
+	if err != nil || st != needCert {
+		return st, err
 	}
-	sn, err := certid.RawSerial(cert)
-	if err != nil {
-		return DontKnow, fmt.Errorf("revocation: serial of certificate: %w", gpgerr.ErrBadCert)
-	}
-	return c.lookup(ctx, req, h, sn, forceRefresh)
+	return c.checkInfo(ctx, req, cert, nil)
 }
 
 // lookup implements GnuPG's cache_isvalid for issuerHash and serial.
+// Only an issuer with one plain full CRL is decided here; any other
+// cached state is needCert.
 func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, serial []byte, forceRefresh bool) (Status, error) {
+	slots := c.slotsOf(issuerHash)
+	if len(slots) == 0 {
+		c.log.Debug("no CRL available for issuer id", "issuer_hash", issuerHash)
+		return DontKnow, nil
+	}
+	if !plainOnly(slots) {
+		return needCert, nil
+	}
 	// One snapshot: the Meta checked below is the one the entries belong
 	// to, even when a new CRL is committed meanwhile.
 	res, ok, err := c.cache.Check(issuerHash, serial)
@@ -166,7 +194,7 @@ func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, s
 	if res.Revoked {
 		return Revoked, nil
 	}
-	return Valid, nil
+	return c.signerOK(ctx, req, source{m: m}, &certinfo.Info{IssuerHash: issuerHash, Serial: serial}, nil)
 }
 
 // learn keeps a certificate a client sent.

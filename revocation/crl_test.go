@@ -3,7 +3,6 @@ package revocation_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -139,7 +138,8 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 	if _, err := e.chk.Load(context.Background(), nil, bytes.NewReader(good), "good", fetch.Validators{}); err != nil {
 		t.Fatal(err)
 	}
-	crit := testpki.Extension{ID: testpki.OIDIssuingDP, Critical: true, Value: []byte{0x30, 0x00}}
+	crit := testpki.Extension{ID: []int{1, 2, 3, 4}, Critical: true, Value: []byte{0x30, 0x00}}
+	emptyIDP := testpki.Extension{ID: testpki.OIDIssuingDP, Critical: true, Value: []byte{0x30, 0x00}}
 	many := make([]testpki.Entry, 1001)
 	for i := range many {
 		many[i] = testpki.Entry{Serial: big.NewInt(int64(i + 1)), Reason: -1}
@@ -152,6 +152,7 @@ func TestRefusalsKeepCachedCRL(t *testing.T) {
 		{"bad-signature", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), BadSignature: true}).Build(), gpgerr.ErrBadSignature},
 		{"signed-by-other-key", (&testpki.CRLSpec{Issuer: other, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), NoAKI: true}).Build(), gpgerr.ErrBadSignature},
 		{"unknown-critical", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Extensions: []testpki.Extension{crit}}).Build(), gpgerr.ErrInvCRL},
+		{"empty-idp", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), NextUpdate: now.Add(time.Hour), Extensions: []testpki.Extension{emptyIDP}}).Build(), gpgerr.ErrInvCRL},
 		{"future", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: now.Add(time.Hour), NextUpdate: now.Add(2 * time.Hour)}).Build(), gpgerr.ErrInvCRL},
 		{"rollback-number", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(4), NextUpdate: now.Add(time.Hour)}).Build(), gpgerr.ErrInvCRL},
 		{"rollback-time", (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(time.Hour)}).Build(), gpgerr.ErrInvCRL},
@@ -439,7 +440,7 @@ func TestLookupsDuringLoad(t *testing.T) {
 	}
 }
 
-func (a *fakeAsker) SendTarget(context.Context) (*x509.Certificate, error) { return nil, nil }
+func (a *fakeAsker) SendTarget(context.Context) ([]byte, error) { return nil, nil }
 
 // stalledAsker never answers (a client that stops responding to INQUIRE)
 // until released.
@@ -454,7 +455,7 @@ func (a *stalledAsker) stall() {
 	<-a.release
 }
 
-func (a *stalledAsker) SendTarget(context.Context) (*x509.Certificate, error) {
+func (a *stalledAsker) SendTarget(context.Context) ([]byte, error) {
 	a.stall()
 	return nil, nil
 }

@@ -3,14 +3,13 @@ package revocation
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/dirmngr/dirmngr/certid"
+	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
@@ -18,10 +17,10 @@ import (
 
 // reloadFor fetches the CRL of cert from its distribution points, in
 // order; the first success wins, otherwise the last error is returned.
-func (c *Checker) reloadFor(ctx context.Context, req *Request, cert *x509.Certificate) error {
+func (c *Checker) reloadFor(ctx context.Context, req *Request, cert *certinfo.Info) error {
 	var last error
 	tried := 0
-	for _, u := range cert.CRLDistributionPoints {
+	for _, u := range certinfo.URIs(cert.DistributionPoints) {
 		switch {
 		case hasScheme(u, "http", "https"):
 			if c.cfg.IgnoreHTTPDP {
@@ -56,10 +55,7 @@ func (c *Checker) reloadFor(ctx context.Context, req *Request, cert *x509.Certif
 	case c.ldap == nil || len(c.ldap.ServersFor(req.LDAPServers)) == 0:
 		return fmt.Errorf("revocation: no CRL distribution point and no LDAP server: %w", gpgerr.ErrConfiguration)
 	}
-	issuer, err := certid.DN(cert.RawIssuer)
-	if err != nil {
-		return fmt.Errorf("revocation: issuer name: %w", gpgerr.ErrBadCert)
-	}
+	issuer := cert.Issuer
 	// "default location(s)": the issuer's entry on the LDAP servers.
 	return c.Fetch(ctx, req, "ldap:///"+url.PathEscape(issuer)+"?certificateRevocationList")
 }

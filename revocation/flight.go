@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 
 	"github.com/dirmngr/dirmngr/internal/flight"
@@ -40,7 +39,7 @@ type releasingAsker struct {
 	release func()
 }
 
-func (a releasingAsker) SendTarget(ctx context.Context) (*x509.Certificate, error) {
+func (a releasingAsker) SendTarget(ctx context.Context) ([]byte, error) {
 	a.release()
 	return a.Asker.SendTarget(ctx)
 }

@@ -64,6 +64,9 @@ func (c *Checker) load(ctx context.Context, req *Request, r io.Reader, source st
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRFC5280(info); err != nil {
+		return nil, err
+	}
 	now := c.cfg.Now()
 	if (crl.Policy{Skew: c.cfg.ClockSkew}).Future(info.ThisUpdate, now) {
 		return nil, fmt.Errorf("revocation: CRL of %q issued in the future (%s): %w", info.Issuer, info.ThisUpdate.Format(time.RFC3339), gpgerr.ErrInvCRL)
@@ -81,6 +84,7 @@ func (c *Checker) load(ctx context.Context, req *Request, r io.Reader, source st
 		return nil, err
 	}
 	m := metaOf(info, source, trustFpr, v, now)
+	m.Signer = issuer.Cert.Raw
 	committed, err = c.commit(st, &m, now)
 	if err != nil && !errors.Is(err, ErrTooOld) {
 		return nil, err
@@ -102,6 +106,10 @@ func (c *Checker) parse(ctx context.Context, req *Request, r io.Reader, st *crlc
 				req.Progress(n)
 			}
 		}
+		if e.CertIssuerHash != "" {
+			// An indirect CRL's entry for another issuer's certificate.
+			return st.AddFor(e.CertIssuerHash, e.Serial, uint16(e.Reason), e.RevokedAt)
+		}
 		return st.Add(e.Serial, uint16(e.Reason), e.RevokedAt)
 	})
 }
@@ -110,6 +118,12 @@ func (c *Checker) parse(ctx context.Context, req *Request, r io.Reader, st *crlc
 func metaOf(info *crl.Info, source, trustFpr string, v fetch.Validators, now time.Time) crlcache.Meta {
 	m := crlcache.Meta{
 		IssuerHash:  info.IssuerHash,
+		Scope:       scopeOf(info),
+		Delta:       info.IsDelta(),
+		BaseNumber:  info.BaseNumberHex(),
+		IDP:         info.RawIDP,
+		Freshest:    len(info.Freshest) > 0,
+		IssuerDER:   info.RawIssuer,
 		Issuer:      info.Issuer,
 		URL:         source,
 		ThisUpdate:  info.ThisUpdate,
@@ -139,7 +153,7 @@ func (c *Checker) commit(st *crlcache.Staging, m *crlcache.Meta, now time.Time) 
 	tooOld := (crl.Policy{Skew: c.cfg.ClockSkew}).Expired(m.NextUpdate, now)
 	if tooOld && !c.cfg.Force {
 		c.log.Info("new CRL still too old", "expired", m.NextUpdate.Format("20060102T150405"))
-		if cur, ok := c.cache.Get(m.IssuerHash); ok && cur.Flags == 0 && cur.NextUpdate.After(now) {
+		if cur, ok := c.cache.GetID(m.ID()); ok && cur.Flags == 0 && cur.NextUpdate.After(now) {
 			return false, ErrTooOld
 		}
 		m.Flags = crlcache.FlagTooOld
@@ -173,7 +187,7 @@ func (c *Checker) findCRLIssuer(ctx context.Context, req *Request, info *crl.Inf
 			}
 			if ask != nil {
 				if e, err := f.fromClient(ask.SendCert(ctx, "#"+crl.SerialHex(info.AKISerial)+"/"+iss)); e != nil || err != nil {
-					return e, err
+					return e, f.badSigOr(err)
 				}
 			}
 		}
@@ -182,9 +196,12 @@ func (c *Checker) findCRLIssuer(ctx context.Context, req *Request, info *crl.Inf
 		if e := f.try(c.certs.BySKI(info.AKIKeyID, info.Issuer)...); e != nil {
 			return e, nil
 		}
-		if ask != nil {
+		// As GnuPG: a cached certificate with the key identifier that
+		// does not verify the CRL makes it a bad signature (PKITS 4.4.4);
+		// the client is only asked when none is cached.
+		if ask != nil && len(f.cands) == 0 {
 			if e, err := f.fromClient(ask.SendCertSKI(ctx, info.AKIKeyID, info.Issuer)); e != nil || err != nil {
-				return e, err
+				return e, f.badSigOr(err)
 			}
 		}
 	}
@@ -193,7 +210,7 @@ func (c *Checker) findCRLIssuer(ctx context.Context, req *Request, info *crl.Inf
 	}
 	if ask != nil && info.AKIKeyID == nil {
 		if e, err := f.fromClient(ask.SendCert(ctx, "/"+info.Issuer)); e != nil || err != nil {
-			return e, err
+			return e, f.badSigOr(err)
 		}
 	}
 	// Last, the issuer's entry on the configured LDAP servers.
@@ -204,10 +221,17 @@ func (c *Checker) findCRLIssuer(ctx context.Context, req *Request, info *crl.Inf
 			}
 		}
 	}
-	if len(f.cands) > 0 {
-		return nil, fmt.Errorf("revocation: CRL signature of %q does not verify: %w", info.Issuer, gpgerr.ErrBadSignature)
+	return nil, f.badSigOr(fmt.Errorf("revocation: CRL issuer certificate of %q not found: %w", info.Issuer, gpgerr.ErrMissingCert))
+}
+
+// badSigOr returns "Bad signature" when certificates of the CRL issuer
+// were found but none verifies the CRL (a client that cannot supply
+// another one does not change that), else err.
+func (f *issuerSearch) badSigOr(err error) error {
+	if err != nil && len(f.cands) > 0 && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("revocation: CRL signature of %q does not verify: %w", f.info.Issuer, gpgerr.ErrBadSignature)
 	}
-	return nil, fmt.Errorf("revocation: CRL issuer certificate of %q not found: %w", info.Issuer, gpgerr.ErrMissingCert)
+	return err
 }
 
 // issuerSearch tries candidate CRL issuer certificates.

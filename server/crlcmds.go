@@ -74,13 +74,21 @@ func WriteCRLList(w io.Writer, cache *crlcache.Cache) error {
 		bw := bufio.NewWriterSize(sp.w, 64<<10)
 		writeCRLHeader(bw, &m)
 		var line []byte
-		err := cache.ForEach(m.IssuerHash, func(serial []byte, e crlcache.Entry) error {
+		err := cache.ForEachID(m.ID(), func(certIssuer string, serial []byte, e crlcache.Entry) error {
+			var issuer string
+			if certIssuer != "" && certIssuer != m.IssuerHash {
+				issuer = certIssuer // an indirect CRL's entry for another issuer
+			}
 			line = append(line[:0], "  "...)
 			line = append(line, crl.SerialHex(serial)...)
 			line = append(line, ":\t reasons( "...)
 			line = append(line, reasonNames(e.Reason)...)
 			line = append(line, ") rdate: "...)
 			line = append(line, isoTime(e.RevokedAt)...)
+			if issuer != "" {
+				line = append(line, " issuer-hash: "...)
+				line = append(line, issuer...)
+			}
 			line = append(line, '\n')
 			_, err := bw.Write(line)
 			return err
@@ -127,6 +135,7 @@ func writeCRLHeader(b io.StringWriter, m *crlcache.Meta) {
 		trust = "[system]"
 	}
 	p(" Trust Check:\t%s\n", trust)
+	writeScope(b, m)
 	if m.Flags&crlcache.FlagTooOld != 0 {
 		p(" ERROR: The CRL will not be used because it was still too old after an update!\n")
 	}

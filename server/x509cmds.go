@@ -31,9 +31,18 @@ type asker struct {
 	st *session
 }
 
-// SendTarget asks for the certificate being checked (plain SENDCERT).
-func (a asker) SendTarget(context.Context) (*x509.Certificate, error) {
-	return inquireCert(a.as, "SENDCERT", maxSendCert)
+// SendTarget asks for the certificate being checked (plain SENDCERT); it
+// is read leniently (package certinfo) by the checker, so a certificate
+// crypto/x509 refuses can still be checked.
+func (a asker) SendTarget(context.Context) ([]byte, error) {
+	der, err := a.as.Inquire("SENDCERT", "", maxSendCert)
+	if err != nil {
+		return nil, err
+	}
+	if len(der) == 0 {
+		return nil, gpgerr.ErrMissingCert
+	}
+	return der, nil
 }
 
 // SendCert asks the client for a certificate by pattern.
