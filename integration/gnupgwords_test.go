@@ -123,6 +123,9 @@ func TestClientAsGnuPG(t *testing.T) {
 		{"ping quiet", home, nil, []string{"-q", "--ping"}, 0, true},
 		{"valid", home, l.alice.DER(), nil, 0, true},
 		{"revoked", home, l.bob.DER(), nil, 1, true},
+		{"validate", home, l.alice.DER(), []string{"--validate"}, 0, true},
+		{"cache-cert", home, l.inter.DER(), []string{"--cache-cert"}, 0, false},
+		{"cache-cert again", home, l.inter.DER(), []string{"--cache-cert"}, 0, true},
 		{"lookup not found", home, nil, []string{"--lookup", "--local", "0x" + strings.Repeat("AB", 20)}, 0, true},
 		{"load-crl failure", home, nil, []string{"--load-crl", badCRL}, 1, true},
 		{"vers", home, nil, []string{"--vers"}, 0, false},
@@ -142,5 +145,11 @@ func TestClientAsGnuPG(t *testing.T) {
 				t.Errorf("--vers: ours %q, GnuPG %q", o.out, g.out)
 			}
 		})
+	}
+	// A certificate new to the cache: each client caches its own.
+	o := runProgIn(t, ourClient, home, l.erin.DER(), "--cache-cert")
+	g := runProgIn(t, gnupgClient, home, l.frank.DER(), "--cache-cert")
+	if o.code != 0 || g.code != 0 || o.errOut != g.errOut {
+		t.Errorf("--cache-cert of a new certificate: ours %d %q, GnuPG %d %q", o.code, o.errOut, g.code, g.errOut)
 	}
 }

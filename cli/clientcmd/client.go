@@ -308,19 +308,20 @@ func (r *clientRun) checkOne(ctx context.Context, der []byte) int {
 	code := gpgerr.CodeOf(err)
 	switch {
 	case r.o.cacheCert:
+		// As GnuPG's client: silent when added, "already cached" unless --quiet.
 		if err == nil {
 			r.logf(1, "certificate added to the cache")
 			return 0
 		}
 		if code == gpgerr.ErrDupValue {
-			r.logf(1, "certificate already cached")
+			r.logf(0, "certificate already cached")
 			return 0
 		}
 		r.errorf("error caching certificate: %s", code.Error())
 		return 2
 	case r.o.validate:
 		if err == nil {
-			r.logf(1, "certificate is valid")
+			r.logf(0, "certificate is valid")
 			return 0
 		}
 		r.errorf("validation of certificate failed: %s", code.Error())
