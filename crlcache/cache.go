@@ -213,6 +213,8 @@ func (c *Cache) Temporary() bool { return c.tempDir != "" }
 
 // Close closes the database and the CRL files.
 func (c *Cache) Close() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
 	for _, s := range c.slots {
 		s.g.release()
@@ -245,6 +247,8 @@ func (c *Cache) Reload() error { return c.loadSlots() }
 // files already open. A CRL whose file is missing or damaged is dropped
 // (it is refetched on next use).
 func (c *Cache) loadSlots() error {
+	c.wmu.Lock() // no commit may slip between reading the records and the swap
+	defer c.wmu.Unlock()
 	metas := map[string]Meta{}
 	var bad []string
 	var next uint64

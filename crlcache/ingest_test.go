@@ -386,3 +386,48 @@ func TestFailedIngestLeavesNothing(t *testing.T) {
 		t.Fatalf("database grew from %d to %d bytes after aborted ingests", fi0.Size(), fi1.Size())
 	}
 }
+
+// TestReloadDuringCommits: Reload (SIGHUP) while CRLs are committed loses
+// none of them and leaks no file.
+func TestReloadDuringCommits(t *testing.T) {
+	c, err := crlcache.Open(t.TempDir(), crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := c.Reload(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for i := range 40 {
+		st, _ := c.Begin()
+		st.Add([]byte{byte(i)}, 0, time.Now())
+		h := fmt.Sprintf("%040X", i+1)
+		if err := st.Commit(crlcache.Meta{IssuerHash: h, Number: "01"}, crlcache.CommitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	if n := len(c.List()); n != 40 {
+		t.Fatalf("%d CRLs cached after reloads, want 40", n)
+	}
+	for i := range 40 {
+		if _, rev, ok, err := c.Lookup(fmt.Sprintf("%040X", i+1), []byte{byte(i)}); err != nil || !ok || !rev {
+			t.Fatalf("CRL %d: revoked=%v ok=%v err=%v", i, rev, ok, err)
+		}
+	}
+	assertClean(t, c)
+}

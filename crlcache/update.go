@@ -44,6 +44,11 @@ func (c *Cache) install(m Meta, opts CommitOptions) error {
 		return fmt.Errorf("crlcache: storing the CRL of %s: %w", m.Issuer, err)
 	}
 	c.mu.Lock()
+	if c.slots == nil { // closed meanwhile
+		c.mu.Unlock()
+		g.release()
+		return errors.New("crlcache: cache closed")
+	}
 	c.slots[key] = &slot{meta: m, g: g}
 	c.rebuildIndirect()
 	c.mu.Unlock()
