@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,9 +24,19 @@ const maxFTPControl = 64 << 10
 // passive mode, with the same time and size bounds as Get. fetch-crl
 // supports ftp distribution points; dirmngr does not use them.
 func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := f.GetFTPTo(ctx, u, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// GetFTPTo is GetFTP writing the file to w as it arrives (what was written
+// is incomplete when it fails).
+func (f *Fetcher) GetFTPTo(ctx context.Context, u string, w io.Writer) error {
 	pu, err := url.Parse(u)
 	if err != nil || pu.Scheme != "ftp" || pu.Host == "" {
-		return nil, fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
+		return fmt.Errorf("fetch: %q: %w", u, gpgerr.ErrInvURI)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
@@ -36,7 +47,7 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 	d := net.Dialer{Timeout: f.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: error accessing '%s': %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return fmt.Errorf("fetch: error accessing '%s': %w", u, gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -46,11 +57,10 @@ func (f *Fetcher) GetFTP(ctx context.Context, u string) ([]byte, error) {
 		r: textproto.NewReader(bufio.NewReader(io.LimitReader(conn, maxFTPControl))),
 		w: textproto.NewWriter(bufio.NewWriter(conn)),
 	}
-	data, err := c.retrieve(ctx, &d, pu, f.cfg.MaxBody)
-	if err != nil {
-		return nil, fmt.Errorf("fetch: ftp %s: %w", u, err)
+	if err := c.retrieve(ctx, &d, pu, f.cfg.MaxBody, w); err != nil {
+		return fmt.Errorf("fetch: ftp %s: %w", u, err)
 	}
-	return data, nil
+	return nil
 }
 
 type ftpConn struct {
@@ -111,43 +121,42 @@ func (c *ftpConn) login(pu *url.URL) error {
 	return err
 }
 
-// retrieve logs in, opens an extended passive data connection and reads
-// the file (at most maxBody bytes).
-func (c *ftpConn) retrieve(ctx context.Context, d *net.Dialer, pu *url.URL, maxBody int64) ([]byte, error) {
+// retrieve logs in, opens an extended passive data connection and copies
+// the file (at most maxBody bytes) to w.
+func (c *ftpConn) retrieve(ctx context.Context, d *net.Dialer, pu *url.URL, maxBody int64, w io.Writer) error {
 	if err := c.login(pu); err != nil {
-		return nil, err
+		return err
 	}
 	_, msg, err := c.cmd(229, "EPSV")
 	if err != nil {
-		return nil, fmt.Errorf("passive mode refused: %w", err)
+		return fmt.Errorf("passive mode refused: %w", err)
 	}
 	// "Entering Extended Passive Mode (|||port|)"
 	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
 	if i < 0 || j <= i+4 {
-		return nil, fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
+		return fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
 	}
 	port, err := strconv.Atoi(msg[i+4 : j])
 	if err != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
+		return fmt.Errorf("bad EPSV reply %q: %w", msg, gpgerr.ErrNoData)
 	}
 	dataConn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(pu.Hostname(), strconv.Itoa(port)))
 	if err != nil {
-		return nil, fmt.Errorf("data connection: %w", gpgerr.Wrap(gpgerr.ErrNoData, err))
+		return fmt.Errorf("data connection: %w", gpgerr.Wrap(gpgerr.ErrNoData, err))
 	}
 	defer dataConn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		dataConn.SetDeadline(dl)
 	}
 	if _, _, err := c.cmd(1, "RETR "+pu.Path); err != nil { // 125 or 150
-		return nil, err
+		return err
 	}
-	data, err := io.ReadAll(&capped{r: dataConn, c: dataConn, left: maxBody})
-	if err != nil {
-		return nil, err
+	if _, err := io.Copy(w, &capped{r: dataConn, c: dataConn, left: maxBody}); err != nil {
+		return err
 	}
 	if _, _, err := c.cmd(2, ""); err != nil { // 226 or 250
-		return nil, fmt.Errorf("transfer not completed: %w", err)
+		return fmt.Errorf("transfer not completed: %w", err)
 	}
 	c.cmd(221, "QUIT") // the file is complete whatever the goodbye says
-	return data, nil
+	return nil
 }

@@ -2,7 +2,6 @@ package fetchcrl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,8 +71,8 @@ func feedFile(v *verified, installed string) (string, func(), error) {
 	}
 	name := tmp.Name()
 	cleanup := func() { os.Remove(name) }
-	_, werr := tmp.Write(v.der)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
+	tmp.Close()
+	if err := writeFile(name, 0o600, v.writeDER); err != nil {
 		cleanup()
 		return "", nil, err
 	}

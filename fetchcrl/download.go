@@ -2,9 +2,9 @@ package fetchcrl
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,7 +19,7 @@ import (
 
 // fetched is what one retrieval of an index produced.
 type fetched struct {
-	raw                 []byte // downloaded bytes (state b64data)
+	raw                 *body // downloaded bytes (state b64data)
 	source              string
 	lastMod, freshUntil int64
 	etag                string
@@ -31,13 +31,14 @@ func (t *taRun) cached(i int) (fetched, bool) {
 	st := t.states[i]
 	now := t.r.Now().Unix()
 	fresh, next := st.int64("freshuntil"), st.int64("nextupdate")
-	if t.set.NoCache || fresh <= now || (next != 0 && next < now) || next < fresh || st["b64data"] == "" {
+	if t.set.NoCache || fresh <= now || (next != 0 && next < now) || next < fresh || !t.data[i].present() {
 		return fetched{}, false
 	}
-	b, err := base64.StdEncoding.DecodeString(st["b64data"])
+	b, err := t.data[i].decode(t.s.Output)
 	if err != nil {
 		return fetched{}, false
 	}
+	t.keep(b)
 	t.log.Verbose(3, "Using cached content for %s index %d", t.a.Alias, i)
 	return fetched{raw: b, source: st["sourceurl"], lastMod: st.int64("lastmod"), freshUntil: fresh, etag: st["etag"]}, true
 }
@@ -69,13 +70,13 @@ func (t *taRun) download(ctx context.Context, i int, urls []string) (fetched, bo
 				continue
 			}
 		default:
-			got, err = t.get(ctx, u, t.states[i])
+			got, err = t.get(ctx, u, i)
 			if err != nil {
 				t.log.Verbose(0, "Download error %s: %s", u, err)
 				continue
 			}
 		}
-		if len(got.raw) > 0 {
+		if got.raw != nil && got.raw.size > 0 {
 			return got, true
 		}
 	}
@@ -95,10 +96,11 @@ func (t *taRun) readFileURL(u string) (fetched, error) {
 	if err != nil {
 		return fetched{}, fmt.Errorf("Cannot read %s: %w", p, err)
 	}
-	b, err := readCRLBody(f, maxCRLBytes)
+	b, err := spool(t.s.Output, f)
 	if err != nil {
-		return fetched{}, fmt.Errorf("Cannot read %s: %w", p, err)
+		return fetched{}, fmt.Errorf("Cannot read %s: %s", p, shortNetError(err))
 	}
+	t.keep(b)
 	return fetched{raw: b, source: u, lastMod: fi.ModTime().Unix(), freshUntil: t.r.Now().Unix()}, nil
 }
 
@@ -170,10 +172,11 @@ func hostPort(u string) string {
 
 // get retrieves an http(s) or ftp URL, conditionally when the state has
 // validators.
-func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
+func (t *taRun) get(ctx context.Context, u string, i int) (fetched, error) {
 	f := t.fetcher(u)
+	st := t.states[i]
 	if strings.HasPrefix(strings.ToLower(u), "ftp:") {
-		b, err := f.GetFTP(ctx, u)
+		b, err := t.getFTP(ctx, f, u)
 		if err != nil {
 			return fetched{}, t.downloadError(u, err)
 		}
@@ -181,7 +184,7 @@ func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
 		return fetched{raw: b, source: u, lastMod: now, freshUntil: now}, nil
 	}
 	var prev *fetch.Validators
-	if st["b64data"] != "" && (st["lastmod"] != "" || st["etag"] != "") {
+	if t.data[i].present() && (st["lastmod"] != "" || st["etag"] != "") {
 		prev = &fetch.Validators{ETag: st["etag"]}
 		if lm := st.int64("lastmod"); lm > 0 {
 			prev.LastModified = time.Unix(lm, 0).UTC().Format(http.TimeFormat)
@@ -203,18 +206,32 @@ func (t *taRun) get(ctx context.Context, u string, st state) (fetched, error) {
 	}
 	if resp.NotModified {
 		t.log.Verbose(4, "Not modified since the last retrieval, using cache")
-		if got.raw, err = base64.StdEncoding.DecodeString(st["b64data"]); err != nil {
+		if got.raw, err = t.data[i].decode(t.s.Output); err != nil {
 			return fetched{}, fmt.Errorf("cached data unreadable: %v", err)
 		}
+		t.keep(got.raw)
 		if st["etag"] != "" && got.etag == "" {
 			got.etag = st["etag"]
 		}
 		return got, nil
 	}
-	if got.raw, err = readCRLBody(resp.Body, maxCRLBytes); err != nil {
+	if got.raw, err = spool(t.s.Output, resp.Body); err != nil {
 		return fetched{}, errors.New(shortNetError(err))
 	}
+	t.keep(got.raw)
 	return got, nil
+}
+
+// getFTP spools an ftp:// download.
+func (t *taRun) getFTP(ctx context.Context, f *fetch.Fetcher, u string) (*body, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(f.GetFTPTo(ctx, u, pw)) }()
+	defer pr.Close()
+	b, err := spool(t.s.Output, pr)
+	if err != nil {
+		return nil, err
+	}
+	return t.keep(b), nil
 }
 
 func shortNetError(err error) string {

@@ -142,6 +142,26 @@ type taRun struct {
 	cas    []caFile
 	states []state
 	crls   []*verified // per index; nil = nothing new
+	data   []stateData // per index: the state's b64data
+	spools []*body     // spool files to close at the end
+}
+
+// keep registers a spool file to close when the anchor is done.
+func (t *taRun) keep(b *body) *body {
+	t.spools = append(t.spools, b)
+	return b
+}
+
+// closeSpools releases the anchor's spool files and state files.
+func (t *taRun) closeSpools() {
+	for _, b := range t.spools {
+		b.close()
+	}
+	for _, d := range t.data {
+		if d.file != nil {
+			d.file.Close()
+		}
+	}
 }
 
 // caFile is one of the anchor's CA certificates (cert nil when the file
@@ -167,6 +187,7 @@ func (r *Runner) anchor(ctx context.Context, metafile string, buffered bool) *Si
 	log.buf = append(pre.buf, log.buf...)
 	log.errs, log.retrErrs = pre.errs, pre.retrErrs
 	t := &taRun{r: r, s: r.Cfg, a: a, set: set, log: log}
+	defer t.closeSpools()
 	t.loadState()
 	// With @HASH@ in catemplate the CA is found from the CRL's issuer,
 	// so it is looked up after the download (in retrieve).
@@ -234,8 +255,8 @@ func (t *taRun) retrieve(ctx context.Context) bool {
 			t.downloadFailed(i)
 			continue
 		}
-		t.log.Verbose(4, "Got %d bytes of data (sum=%d)", len(got.raw), perlSum(got.raw))
-		d := decode(got.raw)
+		t.log.Verbose(4, "Got %d bytes of data (sum=%d)", got.raw.size, got.raw.perlSum())
+		d := t.decode(got.raw)
 		if t.cas == nil {
 			h := d.issuerHash()
 			if h == "" {

@@ -1,11 +1,9 @@
 package fetchcrl
 
 import (
-	"bytes"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,14 +38,12 @@ func (t *taRun) statePath(i int) string {
 func (t *taRun) loadState() {
 	t.states = make([]state, len(t.a.URLs))
 	t.crls = make([]*verified, len(t.a.URLs))
+	t.data = make([]stateData, len(t.a.URLs))
 	for i := range t.a.URLs {
 		st := state{}
 		if p := t.statePath(i); p != "" {
-			tiny := Tiny{}
-			if err := ReadTinyFile(p, tiny, nil); err == nil {
-				for k, v := range tiny[t.a.Alias] {
-					st[k] = v
-				}
+			if kv, data, err := readState(p, t.a.Alias); err == nil {
+				st, t.data[i] = kv, data
 			}
 		}
 		if st["mtime"] == "" {
@@ -90,17 +86,16 @@ func (t *taRun) record(i int, v *verified) {
 	now := t.r.Now().Unix()
 	st["alias"] = t.a.Alias
 	st["index"] = strconv.Itoa(i)
-	st["b64data"] = base64.StdEncoding.EncodeToString(v.got.raw)
+	t.data[i] = stateData{body: v.got.raw}
 	st.setInt("freshuntil", v.got.freshUntil)
 	st["issuer"] = opensslOneline(v.info.RawIssuer)
 	st.setInt("lastmod", v.got.lastMod)
 	st.setInt("lastupdate", v.info.ThisUpdate.Unix())
 	st.setInt("nextupdate", v.info.NextUpdate.Unix())
 	st.setInt("retrievaltime", now)
-	sum := sha1.Sum(v.der)
-	st["sha1fp"] = colonHex(sum[:])
+	st["sha1fp"] = colonHex(v.src.sha1[:])
 	st["sourceurl"] = v.got.source
-	st.setInt("sum", int64(perlSum(v.got.raw)))
+	st.setInt("sum", int64(v.got.raw.perlSum()))
 	if v.got.etag != "" {
 		st["etag"] = v.got.etag
 	} else {
@@ -116,15 +111,6 @@ func colonHex(b []byte) string {
 	return strings.Join(parts, ":")
 }
 
-// perlSum is unpack("%32C*", data) % 65535, fetch-crl's state checksum.
-func perlSum(b []byte) uint32 {
-	var s uint32
-	for _, c := range b {
-		s += uint32(c)
-	}
-	return s % 65535
-}
-
 // saveState writes every index's state (non-fatal when there is no
 // statedir, unlike fetch-crl, whose per-anchor postexec then never ran).
 func (t *taRun) saveState() bool {
@@ -134,16 +120,18 @@ func (t *taRun) saveState() bool {
 	ok := true
 	for i, st := range t.states {
 		p := t.statePath(i)
-		var buf bytes.Buffer
-		WriteSection(&buf, t.a.Alias, st)
-		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, buf.Bytes()) {
-			continue // unchanged
-		}
 		tmp := p + ".tmp"
-		if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		data := t.data[i]
+		err := writeFile(tmp, 0o644, func(w io.Writer) error { return writeState(w, t.a.Alias, st, data) })
+		if err != nil {
+			os.Remove(tmp)
 			// An unwritable statedir is silently skipped, as in fetch-crl.
 			ok = ok && errors.Is(err, os.ErrPermission)
 			continue
+		}
+		if sameContent(p, copyFile(tmp)) {
+			os.Remove(tmp)
+			continue // unchanged
 		}
 		if err := os.Rename(tmp, p); err != nil {
 			os.Remove(tmp)
@@ -152,4 +140,17 @@ func (t *taRun) saveState() bool {
 		t.log.Verbose(5, "State saved in %s", p)
 	}
 	return ok
+}
+
+// copyFile is the content of the file at path.
+func copyFile(path string) content {
+	return func(w io.Writer) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	}
 }

@@ -1,11 +1,12 @@
 package fetchcrl
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha1"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"regexp"
+	"io"
 	"time"
 
 	"github.com/dirmngr/dirmngr/certid"
@@ -15,8 +16,7 @@ import (
 
 // verified is a CRL that passed every check, ready to be written.
 type verified struct {
-	pem  []byte // content of the OpenSSL-format file
-	der  []byte
+	src  decoded
 	info *crl.Info
 	ca   *x509.Certificate // the CA certificate that verified it
 	got  fetched
@@ -24,43 +24,106 @@ type verified struct {
 
 // decoded is a download recognised as PEM or DER and parsed once; the
 // CA lookup (@HASH@), the checks and the writers all use this one parse.
+// Its bytes stay in spool files (see spool.go).
 type decoded struct {
-	pem, der []byte
+	raw      *body
+	pem      *pemSpan // fetch-crl's PEM match in raw; nil: a DER download
+	der      *body    // the DER (raw itself for a DER download)
+	sha1     [sha1.Size]byte
 	info     *crl.Info
 	problems []string // why it cannot be used, fetch-crl's words
 	unknown  bool     // neither PEM nor DER
 }
 
-var pemRE = regexp.MustCompile(`(?sm)(^-----BEGIN X509 CRL-----\n[^-]+\n-----END X509 CRL-----$)`)
-
-// decode recognises PEM or DER and parses the CRL. The PEM content follows
-// fetch-crl's bytes: a PEM download is the first block without its final
-// newline, a DER download becomes 64-column PEM ending in a newline.
-func decode(data []byte) decoded {
-	var d decoded
-	norm := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")) // fetch-crl 3 rejected CRLF PEM
-	if m := pemRE.FindSubmatch(norm); m != nil {
-		d.pem = m[1]
-		blk, _ := pem.Decode(append(append([]byte(nil), d.pem...), '\n'))
-		if blk == nil {
-			d.problems = []string{"PEM data cannot be decoded"}
+// decode recognises PEM or DER and parses the CRL, as fetch-crl does: the
+// first PEM match (see pemscan.go) wins, else a download starting with a
+// SEQUENCE is DER. The OpenSSL-format content is the match itself (no
+// final newline) or, for DER, 64-column PEM ending in a newline.
+func (t *taRun) decode(raw *body) decoded {
+	d := decoded{raw: raw}
+	span, ok, err := findPEM(raw.reader())
+	var first [1]byte
+	switch {
+	case err != nil:
+		d.problems = []string{err.Error()}
+		return d
+	case ok:
+		d.pem = &span
+		if d.der, err = t.pemDER(raw, span); err != nil {
+			d.problems = []string{err.Error()}
 			return d
 		}
-		d.der = blk.Bytes
-	} else if len(data) > 0 && data[0] == 0x30 {
-		d.der = data
-		d.pem = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: d.der})
-	} else {
+	case raw.size > 0 && func() bool { _, err := raw.f.ReadAt(first[:], 0); return err == nil }() && first[0] == 0x30:
+		d.der = raw
+	default:
 		d.unknown = true
 		return d
 	}
-	info, err := crl.Parse(bytes.NewReader(d.der), crl.Limits{}, nil)
+	h := sha1.New()
+	info, err := crl.Parse(io.TeeReader(d.der.reader(), h), crl.Limits{}, nil)
 	if err != nil {
 		d.problems = []string{fmt.Sprintf("CRL cannot be parsed: %v", err), "downloaded CRL lastUpdate could not be derived"}
 		return d
 	}
+	h.Sum(d.sha1[:0])
 	d.info = info
 	return d
+}
+
+// pemDER decodes the PEM match of raw into a new DER spool file.
+func (t *taRun) pemDER(raw *body, span pemSpan) (*body, error) {
+	f, err := tempFile(t.s.Output)
+	if err != nil {
+		return nil, err
+	}
+	der := t.keep(&body{f: f})
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := pemToDER(pemText(raw, span), bw); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("cannot spool the DER: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot spool the DER: %w", err)
+	}
+	der.size = fi.Size()
+	return der, nil
+}
+
+// pemText reads the PEM match as fetch-crl has it (CRLF as LF).
+func pemText(raw *body, span pemSpan) io.Reader {
+	return newCRLFReader(io.NewSectionReader(raw.f, span.off, span.n))
+}
+
+// writeDER copies the DER to w.
+func (v *verified) writeDER(w io.Writer) error {
+	_, err := io.Copy(w, v.src.der.reader())
+	return err
+}
+
+// writeOpenSSL copies the OpenSSL-format content (the PEM as fetch-crl
+// has it) to w.
+func (v *verified) writeOpenSSL(w io.Writer) error {
+	if v.src.pem == nil {
+		return writePEM(w, v.src.der.reader())
+	}
+	_, err := io.Copy(w, pemText(v.src.raw, *v.src.pem))
+	return err
+}
+
+// writePEMFile copies the content of the PEM-format file: the OpenSSL
+// content ending in a newline.
+func (v *verified) writePEMFile(w io.Writer) error {
+	if err := v.writeOpenSSL(w); err != nil {
+		return err
+	}
+	if v.src.pem == nil {
+		return nil // already ends in a newline
+	}
+	_, err := w.Write([]byte{'\n'})
+	return err
 }
 
 // issuerHash is the subject hash of the CRL's issuer ("" when unknown),
@@ -102,7 +165,7 @@ func (t *taRun) verify(i int, d decoded) *verified {
 		}
 		return nil
 	}
-	return &verified{pem: d.pem, der: d.der, info: d.info, ca: ca}
+	return &verified{src: d, info: d.info, ca: ca}
 }
 
 // signer returns the first CA certificate that issued and signed the CRL.

@@ -1,8 +1,10 @@
 package fetchcrl
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,27 +67,25 @@ func (t *taRun) writeIndex(i int, v *verified) writeResult {
 	s := t.s
 	tokens := t.tokens(i)
 	if s.Formats.PEM {
-		content := v.pem
-		if !bytes.HasSuffix(content, []byte("\n")) {
+		if v.src.pem != nil {
 			t.log.Verbose(5, "Appending newline to short PEM file")
-			content = append(append([]byte(nil), content...), '\n')
 		}
 		p := filepath.Join(s.OutputDir("pem"), expand(t.set.NameTemplatePEM, tokens))
 		t.log.Verbose(3, "Writing PEM file %s", p)
-		ok, ch := t.updateFile(p, content)
+		ok, ch := t.updateFile(p, v.writePEMFile)
 		res.add(ok, ch, p)
 	}
 	if s.Formats.DER {
 		p := filepath.Join(s.OutputDir("der"), expand(t.set.NameTemplateDER, tokens))
 		t.log.Verbose(3, "Writing DER file %s", p)
-		ok, ch := t.updateFile(p, v.der)
+		ok, ch := t.updateFile(p, v.writeDER)
 		res.add(ok, ch, p)
 	}
 	if s.Formats.OpenSSL {
 		t.writeOpenSSL(i, v, &res)
 	}
 	if s.Formats.NSS {
-		res.add(t.writeNSS(s.OutputDir("nss"), i, v.der), true, "")
+		res.add(t.writeNSS(s.OutputDir("nss"), i, v.writeDER), true, "")
 	}
 	return res
 }
@@ -108,7 +108,7 @@ func (t *taRun) writeOpenSSL(i int, v *verified, res *writeResult) {
 	for _, h := range names {
 		p := filepath.Join(d, fmt.Sprintf("%s.r%d", h, i))
 		t.log.Verbose(3, "Writing OpenSSL file %s", p)
-		ok, ch := t.updateFile(p, v.pem)
+		ok, ch := t.updateFile(p, v.writeOpenSSL)
 		res.add(ok, ch, p)
 	}
 }
@@ -127,17 +127,21 @@ func (t *taRun) dualNames() []string {
 	return []string{h, certid.SubjectHashOld(subj)}
 }
 
+// content writes a file's bytes to w (from the spool files: never held
+// in memory).
+type content func(w io.Writer) error
+
 // updateFile writes content to path atomically (temp file + rename in the
 // same directory, mode of the old file or 0644), or only refreshes the
 // mtime when the content is unchanged. It returns (ok, changed).
-func (t *taRun) updateFile(path string, content []byte) (bool, bool) {
-	old, err := os.ReadFile(path)
+func (t *taRun) updateFile(path string, content content) (bool, bool) {
+	fi, err := os.Stat(path)
 	exists := err == nil
 	if t.s.Backups && exists {
-		t.backup(path, old)
+		t.backup(path, fi)
 	}
 	now := t.r.Now()
-	if exists && bytes.Equal(old, content) {
+	if exists && sameContent(path, content) {
 		t.log.Verbose(4, "%s unchanged - touch only", path)
 		if err := os.Chtimes(path, now, now); err != nil {
 			t.log.Err("Cannot touch %s: %v", path, err)
@@ -146,20 +150,24 @@ func (t *taRun) updateFile(path string, content []byte) (bool, bool) {
 		return true, false
 	}
 	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
+	if exists {
 		mode = fi.Mode().Perm()
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "XXXXXXXXXX*.tmp")
 	if err != nil {
 		// Directory not writable: rewrite in place, as fetch-crl does.
-		if err := os.WriteFile(path, content, mode); err != nil {
+		if err := writeFile(path, mode, content); err != nil {
 			t.log.Err("Cannot write %s: %v", path, err)
 			return false, false
 		}
 		return true, true
 	}
 	t.log.Verbose(5, "TMP file for %s mode %d", path, mode)
-	_, werr := tmp.Write(content)
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	werr := content(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
 	cerr := tmp.Close()
 	if werr != nil || cerr != nil {
 		os.Remove(tmp.Name())
@@ -177,14 +185,60 @@ func (t *taRun) updateFile(path string, content []byte) (bool, bool) {
 	return true, true
 }
 
+// writeFile writes content to path in place (os.WriteFile's semantics).
+func writeFile(path string, mode os.FileMode, content content) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	werr := content(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	return errors.Join(werr, f.Close())
+}
+
+// sameContent reports whether the file at path holds exactly content.
+func sameContent(path string, content content) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	cw := &compareWriter{r: bufio.NewReaderSize(f, 64<<10), buf: make([]byte, 32<<10), same: true}
+	if err := content(cw); err != nil || !cw.same {
+		return false
+	}
+	_, err = cw.r.ReadByte()
+	return err == io.EOF // and nothing more in the file
+}
+
+// compareWriter compares what is written with what r holds.
+type compareWriter struct {
+	r    *bufio.Reader
+	buf  []byte
+	same bool
+}
+
+var errDiffers = errors.New("content differs")
+
+func (c *compareWriter) Write(p []byte) (int, error) {
+	for n := 0; n < len(p); {
+		k := min(len(p)-n, len(c.buf))
+		if _, err := io.ReadFull(c.r, c.buf[:k]); err != nil || !bytes.Equal(c.buf[:k], p[n:n+k]) {
+			c.same = false
+			return n, errDiffers
+		}
+		n += k
+	}
+	return len(p), nil
+}
+
 // backup copies the old content to path~ with the old mtime (fetch-crl's
 // backups, done on every write).
-func (t *taRun) backup(path string, old []byte) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return
-	}
-	if err := os.WriteFile(path+"~", old, fi.Mode().Perm()); err != nil {
+func (t *taRun) backup(path string, fi os.FileInfo) {
+	if err := writeFile(path+"~", fi.Mode().Perm(), copyFile(path)); err != nil {
 		t.log.Verbose(2, "Cannot write backup %s~: %v", path, err)
 		return
 	}
@@ -195,15 +249,15 @@ func (t *taRun) backup(path string, old []byte) {
 
 // writeNSS imports the CRL into the NSS database with crlutil, as
 // fetch-crl does.
-func (t *taRun) writeNSS(dir string, i int, der []byte) bool {
+func (t *taRun) writeNSS(dir string, i int, der content) bool {
 	tmp, err := os.CreateTemp(os.TempDir(), "fetchcrl3der.")
 	if err != nil {
 		t.log.Err("Cannot update NSSDB filename: %s", dir)
 		return true
 	}
 	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(der)
-	if err := errors.Join(werr, tmp.Close()); err != nil {
+	tmp.Close()
+	if err := writeFile(tmp.Name(), 0o600, der); err != nil {
 		t.log.Err("Cannot update NSSDB filename: %s (%v)", dir, err)
 		return true
 	}
