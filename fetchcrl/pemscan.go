@@ -50,6 +50,23 @@ func (n *normReader) next() (byte, int64, error) {
 	return c, at, nil
 }
 
+// plain skips the characters other than '-', CR and LF buffered at the
+// reader's position; it returns how many and the last one.
+func (n *normReader) plain() (int, byte) {
+	buf, _ := n.r.Peek(n.r.Buffered())
+	i := bytes.IndexAny(buf, "-\r\n")
+	if i < 0 {
+		i = len(buf)
+	}
+	if i == 0 {
+		return 0, 0
+	}
+	last := buf[i-1]
+	n.r.Discard(i)
+	n.pos += int64(i)
+	return i, last
+}
+
 // pemMatcher is the state of the search for fetch-crl's match.
 type pemMatcher struct {
 	phase     int   // 0 BEGIN line, 1 body, 2 END line
@@ -67,6 +84,12 @@ func findPEM(r io.Reader) (pemSpan, bool, error) {
 	nr := &normReader{r: bufio.NewReaderSize(r, 64<<10)}
 	m := &pemMatcher{}
 	for {
+		if m.phase == 1 {
+			if k, last := nr.plain(); k > 0 {
+				m.run, m.last = m.run+k, last // the bulk of a block
+				continue
+			}
+		}
 		c, at, err := nr.next()
 		if err == io.EOF {
 			if m.phase == 2 && m.j == len(pemEnd) {
@@ -143,68 +166,70 @@ func (m *pemMatcher) search(c byte, after int64) {
 }
 
 // crlfReader reads r with every CRLF turned into LF.
-type crlfReader struct {
-	r  *bufio.Reader
-	cr bool // a CR was held back at the end of the last read
-}
+type crlfReader struct{ r *bufio.Reader }
 
 func newCRLFReader(r io.Reader) *crlfReader { return &crlfReader{r: bufio.NewReaderSize(r, 64<<10)} }
 
 func (c *crlfReader) Read(p []byte) (int, error) {
-	w := 0
-	for w < len(p) {
-		b, err := c.r.ReadByte()
-		if err != nil {
-			if c.cr {
-				p[w], c.cr = '\r', false
-				w++
-			}
-			if w > 0 {
-				return w, nil
-			}
-			return 0, err
-		}
-		if c.cr {
-			c.cr = false
-			if b != '\n' {
-				p[w] = '\r'
-				w++
-				if w == len(p) {
-					c.r.UnreadByte()
-					return w, nil
+	for {
+		n, err := c.r.Read(p)
+		w := 0
+		for i := 0; i < n; i++ {
+			if p[i] == '\r' {
+				if i+1 < n && p[i+1] == '\n' {
+					continue
+				}
+				if i+1 == n {
+					if nx, perr := c.r.Peek(1); perr == nil && nx[0] == '\n' {
+						continue
+					}
 				}
 			}
+			p[w] = p[i]
+			w++
 		}
-		if b == '\r' {
-			c.cr = true
-			continue
+		if w > 0 || err != nil || n == 0 {
+			return w, err
 		}
-		p[w] = b
-		w++
 	}
-	return w, nil
 }
 
 // errPEMDecode is a PEM block that encoding/pem would not decode.
 var errPEMDecode = errors.New("PEM data cannot be decoded")
 
-// pemToDER writes the DER content of fetch-crl's match (text, normalised)
-// to w as encoding/pem.Decode would decode it: after the BEGIN line,
-// "key: value" header lines are skipped, spaces and tabs dropped, and
-// the rest up to the END line must be standard base64.
+// derFromPEM reads the DER content of fetch-crl's match (text,
+// normalised) as encoding/pem.Decode would decode it: after the BEGIN
+// line, "key: value" header lines are skipped, spaces and tabs dropped,
+// and the rest up to the END line must be standard base64 (errPEMDecode
+// otherwise).
+func derFromPEM(text io.Reader) io.Reader {
+	pb := &pemBase64{r: bufio.NewReaderSize(text, 64<<10), headers: true}
+	return &pemDER{d: base64.NewDecoder(base64.StdEncoding, pb), pb: pb}
+}
+
+// pemDER maps base64 errors to errPEMDecode.
+type pemDER struct {
+	d  io.Reader
+	pb *pemBase64
+}
+
+func (p *pemDER) Read(b []byte) (int, error) {
+	n, err := p.d.Read(b)
+	var ce base64.CorruptInputError
+	switch {
+	case err == nil, err == io.EOF:
+	case p.pb.err != nil:
+		err = p.pb.err
+	case errors.As(err, &ce), errors.Is(err, io.ErrUnexpectedEOF):
+		err = errPEMDecode
+	}
+	return n, err
+}
+
+// pemToDER copies derFromPEM(text) to w.
 func pemToDER(text io.Reader, w io.Writer) error {
-	br := bufio.NewReaderSize(text, 64<<10)
-	if _, err := br.ReadSlice('\n'); err != nil { // the BEGIN line
-		return errPEMDecode
-	}
-	pb := &pemBase64{r: br, headers: true, lineStart: true}
-	if _, err := io.Copy(w, base64.NewDecoder(base64.StdEncoding, pb)); err != nil {
-		if pb.err != nil {
-			return pb.err
-		}
-		return errPEMDecode
-	}
-	return nil
+	_, err := io.Copy(w, derFromPEM(text))
+	return err
 }
 
 // pemBase64 yields the base64 characters of a block's body: header lines
@@ -212,14 +237,27 @@ func pemToDER(text io.Reader, w io.Writer) error {
 // starts with '-': the match has no other).
 type pemBase64 struct {
 	r         *bufio.Reader
+	begun     bool // the BEGIN line was read
 	headers   bool // still in the header lines
 	lineStart bool
 	pending   []byte
 	done      bool
-	err       error // a read error (not a decoding one)
+	err       error // a read error, or data after the padding
+	count     int64 // base64 characters so far
+	padded    bool  // a '=' was seen
 }
 
 func (p *pemBase64) Read(b []byte) (int, error) {
+	if !p.begun {
+		p.begun, p.lineStart = true, true
+		if _, err := p.r.ReadSlice('\n'); err != nil {
+			p.err = errPEMDecode
+			return 0, p.err
+		}
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
 	for len(p.pending) == 0 {
 		if p.done {
 			return 0, io.EOF
@@ -240,6 +278,16 @@ func (p *pemBase64) Read(b []byte) (int, error) {
 		p.headers = false
 		p.lineStart = !full
 		p.pending = stripSpace(line)
+		// base64.Decode refuses anything after a padded quantum; the
+		// streaming decoder would not see it across reads.
+		for _, c := range p.pending {
+			if p.padded && p.count%4 == 0 {
+				p.err = errPEMDecode
+				return 0, p.err
+			}
+			p.padded = p.padded || c == '='
+			p.count++
+		}
 	}
 	n := copy(b, p.pending)
 	p.pending = p.pending[n:]

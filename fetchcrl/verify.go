@@ -1,10 +1,10 @@
 package fetchcrl
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -28,7 +28,6 @@ type verified struct {
 type decoded struct {
 	raw      *body
 	pem      *pemSpan // fetch-crl's PEM match in raw; nil: a DER download
-	der      *body    // the DER (raw itself for a DER download)
 	sha1     [sha1.Size]byte
 	info     *crl.Info
 	problems []string // why it cannot be used, fetch-crl's words
@@ -49,18 +48,21 @@ func (t *taRun) decode(raw *body) decoded {
 		return d
 	case ok:
 		d.pem = &span
-		if d.der, err = t.pemDER(raw, span); err != nil {
-			d.problems = []string{err.Error()}
-			return d
-		}
 	case raw.size > 0 && func() bool { _, err := raw.f.ReadAt(first[:], 0); return err == nil }() && first[0] == 0x30:
-		d.der = raw
 	default:
 		d.unknown = true
 		return d
 	}
 	h := sha1.New()
-	info, err := crl.Parse(io.TeeReader(d.der.reader(), h), crl.Limits{}, nil)
+	der := d.der()
+	info, err := crl.Parse(io.TeeReader(der, h), crl.Limits{}, nil)
+	if d.pem != nil && err != nil {
+		// fetch-crl decodes the whole block before parsing it.
+		if _, derr := io.Copy(io.Discard, der); errors.Is(err, errPEMDecode) || errors.Is(derr, errPEMDecode) {
+			d.problems = []string{errPEMDecode.Error()}
+			return d
+		}
+	}
 	if err != nil {
 		d.problems = []string{fmt.Sprintf("CRL cannot be parsed: %v", err), "downloaded CRL lastUpdate could not be derived"}
 		return d
@@ -70,26 +72,12 @@ func (t *taRun) decode(raw *body) decoded {
 	return d
 }
 
-// pemDER decodes the PEM match of raw into a new DER spool file.
-func (t *taRun) pemDER(raw *body, span pemSpan) (*body, error) {
-	f, err := tempFile(t.s.Output)
-	if err != nil {
-		return nil, err
+// der reads the DER: the download itself, or decoded from its PEM match.
+func (d *decoded) der() io.Reader {
+	if d.pem == nil {
+		return d.raw.reader()
 	}
-	der := t.keep(&body{f: f})
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if err := pemToDER(pemText(raw, span), bw); err != nil {
-		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("cannot spool the DER: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot spool the DER: %w", err)
-	}
-	der.size = fi.Size()
-	return der, nil
+	return derFromPEM(pemText(d.raw, *d.pem))
 }
 
 // pemText reads the PEM match as fetch-crl has it (CRLF as LF).
@@ -99,7 +87,7 @@ func pemText(raw *body, span pemSpan) io.Reader {
 
 // writeDER copies the DER to w.
 func (v *verified) writeDER(w io.Writer) error {
-	_, err := io.Copy(w, v.src.der.reader())
+	_, err := io.Copy(w, v.src.der())
 	return err
 }
 
@@ -107,7 +95,7 @@ func (v *verified) writeDER(w io.Writer) error {
 // has it) to w.
 func (v *verified) writeOpenSSL(w io.Writer) error {
 	if v.src.pem == nil {
-		return writePEM(w, v.src.der.reader())
+		return writePEM(w, v.src.der())
 	}
 	_, err := io.Copy(w, pemText(v.src.raw, *v.src.pem))
 	return err

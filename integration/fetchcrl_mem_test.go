@@ -40,14 +40,15 @@ func TestFetchCRLMemoryBounded(t *testing.T) {
 	srv := memServer(t, big)
 	cases := []struct {
 		name, url string
-		installed bool // the CRL is written
+		installed bool   // the CRL is written
+		log       string // in the output
 	}{
-		{"endless-http", srv + "/endless", false},
-		{"gzip-bomb-http", srv + "/bomb", false},
-		{"endless-file", "file:///dev/zero", false},
-		{"big-pem-http", srv + "/big.pem", true},
-		{"big-pem-http-again", srv + "/big.pem", true},
-		{"big-pem-file", "file://" + big, true},
+		{"endless-http", srv + "/endless", false, "Download error " + srv + "/endless: no CRL in the first 1048576 bytes"},
+		{"gzip-bomb-http", srv + "/bomb", false, "Download error " + srv + "/bomb: no CRL in the first 1048576 bytes"},
+		{"endless-file", "file:///dev/zero", false, "Cannot read /dev/zero: no CRL in the first 1048576 bytes"},
+		{"big-pem-http", srv + "/big.pem", true, "Writing OpenSSL file"},
+		{"big-pem-http-again", srv + "/big.pem", true, "Not modified since the last retrieval, using cache"},
+		{"big-pem-file", "file://" + big, true, "Writing OpenSSL file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -56,8 +57,11 @@ func TestFetchCRLMemoryBounded(t *testing.T) {
 			os.MkdirAll(filepath.Join(tag, "out"), 0o755)
 			os.MkdirAll(filepath.Join(tag, "state"), 0o755)
 			out, rss := runMeasured(t, prog, "-c", "/dev/null", "-l", l.certs, "-o", filepath.Join(tag, "out"),
-				"-s", filepath.Join(tag, "state"), "-v", "-T", "20")
-			t.Logf("%s: peak RSS %d MB\n%s", c.name, rss>>20, out)
+				"-s", filepath.Join(tag, "state"), "-vvvv", "-T", "20")
+			t.Logf("%s: peak RSS %d MB", c.name, rss>>20)
+			if !strings.Contains(out, c.log) {
+				t.Errorf("%s: no %q in\n%s", c.name, c.log, out)
+			}
 			if rss > fcMemLimit {
 				t.Errorf("%s: peak RSS %d MB, limit %d MB", c.name, rss>>20, fcMemLimit>>20)
 			}
