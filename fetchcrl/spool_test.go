@@ -13,62 +13,82 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/fetch"
+	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/internal/testpki"
 )
 
-// endless yields c forever.
-type endless byte
+type endlessReader struct{ s []byte }
 
-func (e endless) Read(p []byte) (int, error) {
+func (e endlessReader) Read(p []byte) (int, error) {
 	for i := range p {
-		p[i] = byte(e)
+		p[i] = e.s[i%len(e.s)]
 	}
 	return len(p), nil
 }
 
-// TestSpoolStops: bodies that cannot be a CRL stop early, others are
-// spooled whole with fetch-crl's checksum, and nothing is left on disk.
-func TestSpoolStops(t *testing.T) {
-	der := []byte{0x30, 0x84, 0x00, 0x00, 0x00, 0x10}
-	cases := []struct {
-		name string
-		r    io.Reader
-		want error
-		size int64
-	}{
-		{"endless-text", endless('a'), errNoCRL, 0},
-		{"endless-zeros", endless(0), errNoCRL, 0},
-		{"endless-der", io.MultiReader(bytes.NewReader(der), endless(1)), fetch.ErrTooLarge, 0},
-		{"der-declares-too-much", bytes.NewReader([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0}), fetch.ErrTooLarge, 0},
-		{"pem-late", io.MultiReader(strings.NewReader(strings.Repeat("x", 2<<20)), strings.NewReader("\n"+pemBegin)), errNoCRL, 0},
-		{"pem-after-text", io.MultiReader(strings.NewReader(strings.Repeat("x\r\n", 1000)), strings.NewReader(pemBegin), io.LimitReader(endless('A'), 3<<20)), nil, 3000 + int64(len(pemBegin)) + 3<<20},
-		{"small-garbage", strings.NewReader("<html>not found</html>"), nil, 22},
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+
+// readSpool spools r and returns its bytes, checking the checksum and
+// that nothing is left in the directory.
+func readSpool(t *testing.T, r io.Reader, max int64) ([]byte, error) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := spoolMax(dir, r, max)
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("left in the directory: %v", left)
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			b, err := spool(dir, c.r)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("error %v, want %v", err, c.want)
-			}
-			if err == nil {
-				defer b.close()
-				if b.size != c.size {
-					t.Errorf("size %d, want %d", b.size, c.size)
-				}
-				all, _ := io.ReadAll(b.reader())
-				var sum uint32
-				for _, c := range all {
-					sum += uint32(c)
-				}
-				if b.perlSum() != sum%65535 {
-					t.Errorf("sum %d, want %d", b.perlSum(), sum%65535)
-				}
-			}
-			if left, _ := os.ReadDir(dir); len(left) > 0 {
-				t.Errorf("left in the directory: %v", left)
-			}
-		})
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	all, _ := io.ReadAll(b.reader())
+	var sum uint32
+	for _, c := range all {
+		sum += uint32(c)
+	}
+	if int64(len(all)) != b.size || b.perlSum() != sum%65535 {
+		t.Errorf("size %d sum %d, want %d %d", b.size, b.perlSum(), len(all), sum%65535)
+	}
+	return all, nil
+}
+
+// TestSpool (issue 13 item 1): a CRL is spooled whole and unchanged; a
+// body that cannot be a CRL stops being read within about 1 MiB, however
+// long it is, and is handed to verification as read; transport and size
+// errors are returned.
+func TestSpool(t *testing.T) {
+	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Body CA", "", "")})
+	der := (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(1), Entries: []testpki.Entry{{Serial: big.NewInt(5), Reason: -1}, {Serial: big.NewInt(6), Reason: -1}}}).Build()
+	pemText := append(testpki.PEM(der), "trailing words\n"...)
+	for _, in := range [][]byte{der, pemText, (&testpki.CRLSpec{Issuer: ca}).Build(), []byte("<html>not found</html>")} {
+		got, err := readSpool(t, bytes.NewReader(in), 1<<20)
+		if err != nil || !bytes.Equal(got, in) {
+			t.Fatalf("CRL read as %d bytes (%v), want %d unchanged", len(got), err, len(in))
+		}
+	}
+	for name, r := range map[string]io.Reader{
+		"endless text":          endlessReader{[]byte("no CRL here\n")},
+		"endless zeros":         endlessReader{[]byte{0}},
+		"endless gzip":          io.MultiReader(strings.NewReader("\x1f\x8b\x08\x00"), endlessReader{[]byte{0}}),
+		"endless blanks in PEM": io.MultiReader(strings.NewReader("-----BEGIN X509 CRL-----\n"), endlessReader{[]byte(" \n")}),
+		"endless DER garbage":   io.MultiReader(bytes.NewReader([]byte{0x30, 0x84, 0x01, 0, 0, 0, 0x30, 0x84, 0x01, 0, 0, 0}), endlessReader{[]byte{0xff}}),
+	} {
+		got, err := readSpool(t, r, 512<<20)
+		if err != nil || len(got) > 2<<20 {
+			t.Errorf("%s: read %d bytes (%v), want at most 2 MiB and no error", name, len(got), err)
+		}
+	}
+	if _, err := readSpool(t, bytes.NewReader(der), int64(len(der)-1)); !errors.Is(err, gpgerr.ErrTooLarge) {
+		t.Errorf("over the cap: %v", err)
+	}
+	if _, err := readSpool(t, bytes.NewReader([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0}), 512<<20); !errors.Is(err, gpgerr.ErrTooLarge) {
+		t.Errorf("declared over the cap: %v", err)
+	}
+	var te *fetch.TransportError
+	if _, err := readSpool(t, failingReader{&fetch.TransportError{URL: "u", Cause: "x"}}, 1<<20); !errors.As(err, &te) {
+		t.Errorf("transport error: %v", err)
 	}
 }
 
