@@ -115,6 +115,9 @@ type Meta struct {
 	Freshest  bool   `json:"freshest,omitempty"`
 	IssuerDER []byte `json:"issuer_der,omitempty"`
 	Signer    []byte `json:"signer,omitempty"`
+	// FreshestURLs are the URIs of the freshestCRL, fetched when a delta
+	// is needed.
+	FreshestURLs []string `json:"freshest_urls,omitempty"`
 }
 
 // ID returns the slot of m.

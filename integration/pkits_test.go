@@ -37,6 +37,16 @@ var pkitsLoadErrors = map[string]map[string]string{
 	"4.7.5":  {"keyUsageNotCriticalcRLSignFalseCACRL.crl": "Wrong key usage"},
 }
 
+// pkitsListings are lines LISTCRLS must show for a case's CRLs: each
+// stored CRL with its scope (RFC 5280 extensions), besides GnuPG's fields.
+var pkitsListings = map[string][]string{
+	"4.14.5":  {"   DP name  :\tCN=CRL1 of distributionPoint2 CA,OU=distributionPoint2 CA,O=Test Certificates 2011,C=US"},
+	"4.14.12": {"   Flags    :\tonly CA certificates"},
+	"4.14.17": {"   Reasons  :\taffiliation_changed superseded"},
+	"4.14.31": {"   Flags    :\tindirect CRL", "  02:\t reasons( key_compromise ) rdate: 20100101T083000 issuer-hash: "},
+	"4.15.2":  {" Delta CRL  :\tfor base CRL number 01", " Delta CRLs :\tnamed (freshestCRL)"},
+}
+
 func readPKITS(t *testing.T) []pkitsCase {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "pkits", "expected.tsv"))
@@ -195,9 +205,14 @@ func runPKITSCase(t *testing.T, dirmngrProgram string, c pkitsCase) (string, str
 	}
 	out, _ := runGpgsm(t, home, "--list-keys", "--with-validation", fpr(read("certs", c.ee)))
 	fmt.Fprintf(&log, "list-keys --with-validation:\n%s", indent(out))
-	if testing.Verbose() {
-		out, _ := runGpgsm(t, home, "--call-dirmngr", "listcrls")
-		fmt.Fprintf(&log, "listcrls:\n%s", indent(out))
+	if want, ok := pkitsListings[c.id]; ok || testing.Verbose() {
+		list, _ := runGpgsm(t, home, "--call-dirmngr", "listcrls")
+		fmt.Fprintf(&log, "listcrls:\n%s", indent(list))
+		for _, w := range want {
+			if !strings.Contains(list, w) {
+				t.Errorf("%s: LISTCRLS lacks %q\n%s", c.id, w, list)
+			}
+		}
 	}
 	return pkitsVerdict(out), log.String()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/crl"
 	"github.com/dirmngr/dirmngr/crlcache"
@@ -117,26 +118,27 @@ func (c *Checker) parse(ctx context.Context, req *Request, r io.Reader, st *crlc
 // metaOf is the cache record of a verified CRL.
 func metaOf(info *crl.Info, source, trustFpr string, v fetch.Validators, now time.Time) crlcache.Meta {
 	m := crlcache.Meta{
-		IssuerHash:  info.IssuerHash,
-		Scope:       scopeOf(info),
-		Delta:       info.IsDelta(),
-		BaseNumber:  info.BaseNumberHex(),
-		IDP:         info.RawIDP,
-		Freshest:    len(info.Freshest) > 0,
-		IssuerDER:   info.RawIssuer,
-		Issuer:      info.Issuer,
-		URL:         source,
-		ThisUpdate:  info.ThisUpdate,
-		NextUpdate:  info.NextUpdate,
-		Number:      info.NumberHex(),
-		AKIKeyID:    info.AKIKeyID,
-		AKISerial:   info.AKISerial,
-		AKIIssuer:   info.AKIIssuer,
-		TrustFpr:    trustFpr,
-		ETag:        v.ETag,
-		LastMod:     v.LastModified,
-		FetchedAt:   now,
-		LastRefresh: now,
+		IssuerHash:   info.IssuerHash,
+		Scope:        scopeOf(info),
+		Delta:        info.IsDelta(),
+		BaseNumber:   info.BaseNumberHex(),
+		IDP:          info.RawIDP,
+		Freshest:     len(info.Freshest) > 0,
+		FreshestURLs: certinfo.URIs(info.Freshest),
+		IssuerDER:    info.RawIssuer,
+		Issuer:       info.Issuer,
+		URL:          source,
+		ThisUpdate:   info.ThisUpdate,
+		NextUpdate:   info.NextUpdate,
+		Number:       info.NumberHex(),
+		AKIKeyID:     info.AKIKeyID,
+		AKISerial:    info.AKISerial,
+		AKIIssuer:    info.AKIIssuer,
+		TrustFpr:     trustFpr,
+		ETag:         v.ETag,
+		LastMod:      v.LastModified,
+		FetchedAt:    now,
+		LastRefresh:  now,
 	}
 	if m.NextUpdate.IsZero() {
 		m.NextUpdate = m.ThisUpdate.Add(24 * time.Hour)

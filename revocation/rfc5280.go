@@ -361,7 +361,7 @@ func (c *Checker) recheck(ctx context.Context, req *Request, cert *certinfo.Info
 		switch {
 		case err != nil:
 			return st, err
-		case st == CantUse && len(certinfo.URIs(cert.Freshest)) > 0:
+		case st == CantUse && c.namesDeltas(cert):
 			c.fetchFreshest(ctx, req, cert)
 			return c.checkInfo(ctx, req, cert, nil)
 		case st != DontKnow:
@@ -375,15 +375,38 @@ func (c *Checker) recheck(ctx context.Context, req *Request, cert *certinfo.Info
 	return c.checkInfo(ctx, req, cert, nil)
 }
 
-// fetchFreshest fetches the delta CRLs cert names (freshestCRL); failures
-// are logged, not returned: a missing delta makes the answer "can't tell".
+// fetchFreshest fetches the delta CRLs named by cert (freshestCRL) and by
+// the cached CRLs that speak for it; failures are logged, not returned: a
+// missing delta makes the answer "can't tell".
 func (c *Checker) fetchFreshest(ctx context.Context, req *Request, cert *certinfo.Info) {
-	for _, u := range certinfo.URIs(cert.Freshest) {
-		if !hasScheme(u, "http", "https", "ldap", "ldaps") {
+	urls := certinfo.URIs(cert.Freshest)
+	srcs, _ := c.sources(cert)
+	for _, s := range srcs {
+		urls = append(urls, s.m.FreshestURLs...)
+	}
+	seen := map[string]bool{}
+	for _, u := range urls {
+		if seen[u] || !hasScheme(u, "http", "https", "ldap", "ldaps") {
 			continue
 		}
+		seen[u] = true
 		if err := c.Fetch(ctx, req, u); err != nil {
 			c.log.Info("fetching the delta CRL failed", "url", u, "err", err)
 		}
 	}
+}
+
+// namesDeltas reports whether cert or a cached CRL speaking for it names
+// delta CRLs to fetch.
+func (c *Checker) namesDeltas(cert *certinfo.Info) bool {
+	if len(certinfo.URIs(cert.Freshest)) > 0 {
+		return true
+	}
+	srcs, _ := c.sources(cert)
+	for _, s := range srcs {
+		if len(s.m.FreshestURLs) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,4 +231,52 @@ func TestIndirectCRL(t *testing.T) {
 	l.mustLoad(&testpki.CRLSpec{Issuer: z, Number: big.NewInt(1)})
 	viaZ := l.ee(y, 11, testpki.CertDPs(testpki.DP{CRLIssuer: testpki.Names{DNs: [][]byte{z.Cert.RawSubject}}}))
 	l.want("cRLIssuer naming a direct CRL", viaZ, revocation.CantUse)
+}
+
+// targetAsker answers SENDCERT with the certificate being checked.
+type targetAsker struct{ target *testpki.Cert }
+
+func (a *targetAsker) SendTarget(context.Context) ([]byte, error)                  { return a.target.DER(), nil }
+func (a *targetAsker) SendCert(context.Context, string) ([]byte, error)            { return nil, nil }
+func (a *targetAsker) SendCertSKI(context.Context, []byte, string) ([]byte, error) { return nil, nil }
+func (a *targetAsker) IsTrusted(context.Context, string) bool                      { return true }
+
+// ISVALID fetches the delta CRL the cached base names (freshestCRL) and
+// applies it; a delta that cannot be fetched leaves "can't tell".
+func TestDeltaFetchedFromBaseFreshest(t *testing.T) {
+	l := newRFCLab(t)
+	ca := l.ca("Fetched Delta CA", 0)
+	var delta atomic.Pointer[[]byte]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := delta.Load(); d != nil && r.URL.Path == "/delta.crl" {
+			w.Write(*d)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	fresh := testpki.Freshest(testpki.DP{FullName: testpki.Names{URIs: []string{srv.URL + "/delta.crl"}}})
+	l.mustLoad(&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(5), Extensions: []testpki.Extension{fresh}})
+	revoked, clean := l.ee(ca, 3), l.ee(ca, 6)
+	check := func(c *testpki.Cert) revocation.Status {
+		t.Helper()
+		sn := c.Cert.SerialNumber.Bytes()
+		st, err := l.e.chk.CheckID(context.Background(), &revocation.Request{Asker: &targetAsker{c}}, mustHash(t, c), sn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := check(clean); st != revocation.CantUse {
+		t.Errorf("delta not obtainable (404): %v, want can't use", st)
+	}
+	d := (&testpki.CRLSpec{Issuer: ca, Number: big.NewInt(6), ThisUpdate: l.now.Add(-time.Minute), NextUpdate: l.now.Add(time.Hour),
+		Entries: []testpki.Entry{rev(3, 1)}, Extensions: []testpki.Extension{testpki.DeltaIndicator(5)}}).Build()
+	delta.Store(&d)
+	if st := check(revoked); st != revocation.Revoked {
+		t.Errorf("revoked on the fetched delta: %v, want revoked", st)
+	}
+	if st := check(clean); st != revocation.Valid {
+		t.Errorf("on neither, delta fetched: %v, want valid", st)
+	}
 }
