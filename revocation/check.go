@@ -8,6 +8,8 @@ import (
 
 	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/certstore"
+	"github.com/dirmngr/dirmngr/crl"
+	"github.com/dirmngr/dirmngr/crlcache"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
 )
@@ -150,6 +152,13 @@ func (c *Checker) infoLookup(ctx context.Context, req *Request, cert *certinfo.I
 	return c.checkInfo(ctx, req, cert, nil)
 }
 
+// expired reports whether a cached CRL is past its nextUpdate, by
+// crl.Policy (a stored CRL always has one: Load assumes a day when the CRL
+// has none; a zero one counts as expired).
+func (c *Checker) expired(m crlcache.Meta, now time.Time) bool {
+	return m.NextUpdate.IsZero() || (crl.Policy{Skew: c.cfg.ClockSkew}).Expired(m.NextUpdate, now)
+}
+
 // lookup implements GnuPG's cache_isvalid for issuerHash and serial.
 // Only an issuer with one plain full CRL is decided here; any other
 // cached state is needCert.
@@ -174,7 +183,7 @@ func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, s
 	}
 	m := res.Meta
 	now := c.cfg.Now()
-	if m.NextUpdate.Before(now) {
+	if c.expired(m, now) {
 		c.log.Info("cached CRL too old; update required", "issuer_hash", issuerHash)
 		return DontKnow, nil
 	}

@@ -216,7 +216,7 @@ func (c *Checker) checkInfo(ctx context.Context, req *Request, cert *certinfo.In
 
 // usable reports whether a cached CRL may be consulted now.
 func (c *Checker) usable(ctx context.Context, req *Request, m crlcache.Meta) bool {
-	if m.Flags != 0 || m.NextUpdate.Before(c.cfg.Now()) {
+	if m.Flags != 0 || c.expired(m, c.cfg.Now()) {
 		return false
 	}
 	if m.TrustFpr != "" && (req.Asker == nil || !req.Asker.IsTrusted(ctx, m.TrustFpr)) {
