@@ -14,9 +14,46 @@ type derReader struct {
 	n   int64
 	max int64
 	h   io.Writer // nil: not hashing
-	buf []byte
-	one [1]byte
-	hdr [6]byte
+	// pend collects the bytes read while hashing, handed to h in large
+	// writes (hashTo, flushHash): a few million 2-byte writes of entry
+	// headers cost more than the hashing itself.
+	pend []byte
+	buf  []byte
+	hdr  [6]byte
+}
+
+// hashChunk is the size of the writes to the TBS hash.
+const hashChunk = 64 << 10
+
+// hashTo starts (h != nil) or ends (h == nil, after flushing what is
+// pending) feeding the bytes read to h.
+func (d *derReader) hashTo(h io.Writer) {
+	d.flushHash()
+	d.h = h
+	if h != nil && d.pend == nil {
+		d.pend = make([]byte, 0, 2*hashChunk)
+	}
+}
+
+// flushHash writes the pending bytes to the hash.
+func (d *derReader) flushHash() {
+	if d.h != nil && len(d.pend) > 0 {
+		d.h.Write(d.pend)
+	}
+	d.pend = d.pend[:0]
+}
+
+// hashed records p (read while hashing) for the hash.
+func (d *derReader) hashed(p []byte) {
+	if len(p) >= hashChunk {
+		d.flushHash()
+		d.h.Write(p)
+		return
+	}
+	d.pend = append(d.pend, p...)
+	if len(d.pend) >= hashChunk {
+		d.flushHash()
+	}
 }
 
 func (d *derReader) readByte() (byte, error) {
@@ -32,8 +69,7 @@ func (d *derReader) readByte() (byte, error) {
 	}
 	d.n++
 	if d.h != nil {
-		d.one[0] = b
-		d.h.Write(d.one[:])
+		d.pend = append(d.pend, b)
 	}
 	return b, nil
 }
@@ -99,7 +135,7 @@ func (d *derReader) body(length int64, limit int) ([]byte, error) {
 	}
 	d.n += length
 	if d.h != nil {
-		d.h.Write(b)
+		d.hashed(b)
 	}
 	return b, nil
 }

@@ -293,11 +293,11 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 			return nil, errInvalid("Ed25519 CRLs larger than 64 MiB are not supported")
 		}
 		info.scheme.buf.Write(prefix)
-		d.h = info.scheme.buf
+		d.hashTo(info.scheme.buf)
 	} else {
 		h = sch.hash.New()
 		h.Write(prefix)
-		d.h = h
+		d.hashTo(h)
 	}
 
 	// issuer
@@ -391,12 +391,12 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 	if d.n != tbsEnd {
 		return nil, errBER("TBSCertList length mismatch")
 	}
+	d.hashTo(nil)
 	if h != nil {
 		info.digest = h.Sum(nil)
 	} else {
 		info.digest = info.scheme.buf.Bytes()
 	}
-	d.h = nil
 
 	// signatureAlgorithm, signatureValue
 	tag, l, hdr, err = d.header()
@@ -489,11 +489,46 @@ func parseTime(tag byte, b []byte) (time.Time, error) {
 		mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 59 {
 		return time.Time{}, errBER("malformed time %q", b)
 	}
-	t := time.Date(year, time.Month(mon), day, hh, mm, ss, 0, time.UTC)
-	if t.Day() != day {
+	if day > daysIn(year, mon) {
 		return time.Time{}, errBER("malformed time %q", b)
 	}
-	return t, nil
+	// time.Unix(…).UTC() is the same Time as time.Date(…, time.UTC),
+	// without the calendar and location work (a few million calls per
+	// large CRL).
+	secs := daysFromCivil(year, mon, day)*86400 + int64(hh*3600+mm*60+ss)
+	return time.Unix(secs, 0).UTC(), nil
+}
+
+// daysIn returns the number of days of month mon (1–12) of year.
+func daysIn(year, mon int) int {
+	switch mon {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a proleptic
+// Gregorian date (H. Hinnant's days_from_civil).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 { // January/February of year 0000
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // SerialHex formats raw serial content octets as uppercase hex.

@@ -169,8 +169,19 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 		perf.Start()
 		defer perf.Wait()
 	}
+	// BENCH_STRACE=<file>: syscall counts (strace -c -f) of our daemon
+	// during the 1-connection ISVALID run.
+	stopStrace := func() {}
+	if out := os.Getenv("BENCH_STRACE"); out != "" && !strings.Contains(prog, "/usr/") {
+		st := exec.Command("strace", "-c", "-f", "-p", strconv.Itoa(pid), "-o", out)
+		if err := st.Start(); err == nil {
+			time.Sleep(500 * time.Millisecond) // let strace attach
+			stopStrace = func() { st.Process.Signal(os.Interrupt); st.Wait() }
+		}
+	}
 	cpu0 = cpuTime(pid)
 	r.rate1 = rate(1)
+	stopStrace()
 	if r.rate1 > 0 {
 		r.cpuPerOp = (cpuTime(pid) - cpu0) / time.Duration(r.rate1*2)
 	}
