@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha1"
 	"fmt"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/gpgerr"
 )
 
 // pkitsCase is one row of testdata/pkits/expected.tsv.
@@ -46,6 +50,11 @@ var pkitsListings = map[string][]string{
 	"4.14.31": {"   Flags    :\tindirect CRL", "  02:\t reasons( key_compromise ) rdate: 20100101T083000 issuer-hash: "},
 	"4.15.2":  {" Delta CRL  :\tfor base CRL number 01", " Delta CRLs :\tnamed (freshestCRL)"},
 }
+
+// pkitsCheckCRL are cases whose end entity is also checked with CHECKCRL
+// (the certificate sent in full, TARGETCERT): crypto/x509 refuses these
+// certificates (nameRelativeToCRLIssuer), dirmngr still reads them.
+var pkitsCheckCRL = map[string]bool{"4.14.4": true, "4.14.6": true, "4.14.29": true}
 
 func readPKITS(t *testing.T) []pkitsCase {
 	t.Helper()
@@ -203,6 +212,9 @@ func runPKITSCase(t *testing.T, dirmngrProgram string, c pkitsCase) (string, str
 			t.Errorf("%s: loadcrl %s: want %q\n%s", c.id, crl, want, out)
 		}
 	}
+	if pkitsCheckCRL[c.id] {
+		checkCRLVerdict(t, home, c, read("certs", c.ee), fpr(anchor))
+	}
 	out, _ := runGpgsm(t, home, "--list-keys", "--with-validation", fpr(read("certs", c.ee)))
 	fmt.Fprintf(&log, "list-keys --with-validation:\n%s", indent(out))
 	if want, ok := pkitsListings[c.id]; ok || testing.Verbose() {
@@ -241,4 +253,29 @@ func indent(s string) string {
 		return ""
 	}
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ") + "\n"
+}
+
+// checkCRLVerdict runs CHECKCRL for ee on the daemon gpgsm started and
+// asserts the case's expected verdict.
+func checkCRLVerdict(t *testing.T, home string, c pkitsCase, ee []byte, anchorFpr string) {
+	t.Helper()
+	cl, err := assuan.Dial(filepath.Join(home, "S.dirmngr"))
+	if err != nil {
+		t.Fatalf("%s: dialing dirmngr: %v", c.id, err)
+	}
+	defer cl.Close()
+	h := &assuan.Handlers{Inquire: func(kw, args string) ([]byte, error) {
+		switch {
+		case kw == "TARGETCERT":
+			return ee, nil
+		case kw == "ISTRUSTED" && args == anchorFpr:
+			return []byte("1"), nil
+		}
+		return []byte{}, nil
+	}}
+	err = cl.Transact(context.Background(), "CHECKCRL", h)
+	want := map[string]gpgerr.Code{"valid": 0, "revoked": gpgerr.ErrCertRevoked}[c.expected]
+	if got := gpgerr.CodeOf(err); got != want && !(err == nil && want == 0) {
+		t.Errorf("%s: CHECKCRL: %v, want %s", c.id, err, c.expected)
+	}
 }

@@ -120,11 +120,17 @@ func (c *Checker) CheckID(ctx context.Context, req *Request, issuerHash string, 
 // are current and usable; otherwise the CRL is fetched and the cache
 // asked again.
 func (c *Checker) CheckCert(ctx context.Context, req *Request, cert *x509.Certificate) (Status, error) {
-	req = orEmpty(req)
 	in, err := certinfo.Parse(cert.Raw)
 	if err != nil {
 		return DontKnow, fmt.Errorf("revocation: reading the certificate: %w", gpgerr.ErrBadCert)
 	}
+	return c.CheckCertInfo(ctx, req, in)
+}
+
+// CheckCertInfo is CheckCert for a certificate read with certinfo (which
+// reads certificates crypto/x509 refuses).
+func (c *Checker) CheckCertInfo(ctx context.Context, req *Request, in *certinfo.Info) (Status, error) {
+	req = orEmpty(req)
 	st, err := c.infoLookup(ctx, req, in, req.ForceRefresh)
 	if err != nil || (st != DontKnow && st != CantUse) {
 		return st, err

@@ -12,6 +12,7 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ocsp"
@@ -203,15 +204,31 @@ func (c *cmd) targetCert(line string) (*x509.Certificate, error) {
 }
 
 func (s *Server) cmdCheckCRL(c *cmd, line string) error {
-	cert, err := c.targetCert(line)
+	cert, err := c.targetInfo(line)
 	if err != nil {
 		return err
 	}
-	status, err := c.set.CRL.CheckCert(c.as.Context(), c.request(), cert)
-	if h, sn, ierr := certIDs(cert); err == nil && ierr == nil {
-		s.logCheck(c, h, sn, status)
+	status, err := c.set.CRL.CheckCertInfo(c.as.Context(), c.request(), cert)
+	if err == nil {
+		s.logCheck(c, cert.IssuerHash, cert.Serial, status)
 	}
 	return statusCode(status, err)
+}
+
+// targetInfo is targetCert for CHECKCRL, read leniently (package
+// certinfo): a certificate crypto/x509 refuses for an extension it
+// dislikes can still be checked.
+func (c *cmd) targetInfo(line string) (*certinfo.Info, error) {
+	if fpr, ok := fingerprintFromLine(line); ok {
+		if e := c.set.Certs.ByFingerprint(fpr); e != nil {
+			return certinfo.Parse(e.Cert.Raw)
+		}
+	}
+	der, err := c.as.Inquire("TARGETCERT", "", maxCertLen)
+	if err != nil {
+		return nil, err
+	}
+	return certinfo.Parse(der)
 }
 
 // isvalidOCSP is ISVALID's OCSP path: the target and its issuer come from
