@@ -86,6 +86,9 @@ func (t *taRun) record(i int, v *verified) {
 	now := t.r.Now().Unix()
 	st["alias"] = t.a.Alias
 	st["index"] = strconv.Itoa(i)
+	if f := t.data[i].file; f != nil {
+		f.Close() // the old state's b64data is replaced
+	}
 	t.data[i] = stateData{body: v.got.raw}
 	st.setInt("freshuntil", v.got.freshUntil)
 	st["issuer"] = opensslOneline(v.info.RawIssuer)
