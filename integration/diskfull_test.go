@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"bytes"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +93,66 @@ func TestDiskFullKeepsOldCRL(t *testing.T) {
 	}
 	if out := session("ISVALID " + certID(t, l.alice)); !strings.Contains(out, "ERR 167772254 Certificate revoked") {
 		t.Fatalf("after CRL 3: alice %q", out)
+	}
+}
+
+// TestFetchCRLDiskFull (threats-and-tests §4.I 56, installer side): the
+// output directory is a 1 MB tmpfs (in fetch-crl's own mount namespace)
+// when a 300,000-entry CRL replaces a small one. fetch-crl says "no space
+// left on device" (a download failure: a warning while the old CRL is
+// within its grace period, as fetch-crl 3), and the directory OpenSSL
+// reads holds the old CRL file intact: no zero-length or cut file, no
+// temporary file left.
+func TestFetchCRLDiskFull(t *testing.T) {
+	if out, err := exec.Command("unshare", "-m", "--propagation", "private", "true").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("unshare -m (needed for a small tmpfs): %v %s", err, out)
+		}
+		t.Skipf("no mount namespace here: %v %s", err, out)
+	}
+	ours := bin(t, "fetch-crl")
+	l := newFCLab(t)
+	now := time.Now().Truncate(time.Second)
+	h := l.addCA(t, "FullCA", "crl_url", testpki.RSA, l.base+"/full.crl\n")
+	l.serve("/full.crl", l.crl("FullCA", 1, now.Add(-time.Hour), now.Add(48*time.Hour), 2))
+	if res := l.runFC(t, ours, "full"); res.code != 0 || len(res.files[h+".r0"]) == 0 {
+		t.Fatalf("first run: exit %d %q, files %v", res.code, res.lines, keys(res.files))
+	}
+	out := filepath.Join(l.dir, "full", "out")
+	old, err := os.ReadFile(filepath.Join(out, h+".r0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serials := testpki.RealSerials(300_000, 5656, testpki.RevocationOrder)
+	var entries []testpki.Entry
+	for i := range serials.Len() {
+		entries = append(entries, serials.Entry(i, now.Add(-48*time.Hour)))
+	}
+	l.serve("/full.crl", (&testpki.CRLSpec{Issuer: l.cas["FullCA"], Number: big.NewInt(2), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(48 * time.Hour), Entries: entries}).Build())
+	// The wrapper copies the output directory onto the tmpfs, runs
+	// fetch-crl, and copies what it left to out.post (outside the tmpfs).
+	wrapper := testpki.WriteFile(t.TempDir(), "fetch-crl-on-tmpfs", []byte("#!/bin/sh\n"+
+		"exec unshare -m --propagation private sh -c '"+
+		"rm -rf \"$0.pre\" \"$0.post\" && cp -a \"$0\" \"$0.pre\" && mount -t tmpfs -o size=1m tmpfs \"$0\" && cp -a \"$0.pre/.\" \"$0/\" || exit 99; "+
+		ours+" \"$@\"; rc=$?; cp -a \"$0\" \"$0.post\"; exit $rc' "+out+" \"$@\"\n"))
+	os.Chmod(wrapper, 0o755)
+	res := l.runFC(t, wrapper, "full")
+	if res.code == 99 || !strings.Contains(strings.Join(res.lines, "\n"), "no space left on device") {
+		t.Fatalf("fetch-crl on a full disk: exit %d %q", res.code, res.lines)
+	}
+	names := func(dir string) (s []string) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			fi, _ := e.Info()
+			s = append(s, fmt.Sprintf("%s:%d", e.Name(), fi.Size()))
+		}
+		return s
+	}
+	got, _ := os.ReadFile(filepath.Join(out+".post", h+".r0"))
+	if after, before := names(out+".post"), names(out); !slices.Equal(after, before) || !bytes.Equal(got, old) {
+		t.Fatalf("after the failed run the output directory holds %v, before %v; messages %q", after, before, res.lines)
 	}
 }
