@@ -100,8 +100,10 @@ type Session struct {
 	okText     string
 	closeAfter bool
 	inInquire  bool
-	endAfter   bool  // end the session after the current reply (unanswered INQUIRE)
-	err        error // fatal I/O error
+	endAfter   bool      // end the session after the current reply (unanswered INQUIRE)
+	err        error     // fatal I/O error
+	armed      time.Time // read deadline set on conn (zero: none); see armRead
+	carry      []byte    // see readLine
 }
 
 // NewSession prepares a session with the given id and peer credentials.
@@ -174,35 +176,6 @@ func (srv *Server) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return srv.Logger
-}
-
-// readLine reads one line (without LF and a preceding CR).
-func (s *Session) readLine(timeout time.Duration) (string, error) {
-	if timeout > 0 {
-		if dl, ok := s.conn.(interface{ SetReadDeadline(time.Time) error }); ok {
-			dl.SetReadDeadline(time.Now().Add(timeout))
-			defer dl.SetReadDeadline(time.Time{})
-		}
-	}
-	b, err := s.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", ErrLineTooLong
-	}
-	if err != nil {
-		if len(b) > 0 && errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("incomplete line at end of input: %w", io.EOF)
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && s.ctx.Err() == nil {
-			return "", fmt.Errorf("session idle for %s: %w", timeout, err)
-		}
-		return "", err
-	}
-	b = b[:len(b)-1]
-	if len(b) > 0 && b[len(b)-1] == '\r' {
-		b = b[:len(b)-1]
-	}
-	return string(b), nil
 }
 
 func (s *Session) dispatch(line string) (err error) {
