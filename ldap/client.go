@@ -17,6 +17,7 @@ import (
 
 	"github.com/dirmngr/dirmngr/fetch"
 	"github.com/dirmngr/dirmngr/gpgerr"
+	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
 )
 
@@ -210,18 +211,43 @@ func (o *Options) fetchOne(ctx context.Context, srv *Server, u *URL, attrs []str
 	defer conn.Close()
 	names := binaryNames(attrs)
 	req := goldap.NewSearchRequest(u.DN, u.Scope, goldap.NeverDerefAliases, 1, int(o.timeout().Seconds()), false, u.Filter, names, nil)
-	res, err := conn.Search(req)
-	if err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
-		return nil, fmt.Errorf("ldap: search %q on %s: %w", u.DN, srv.Host, mapError(err))
-	}
-	for _, e := range res.Entries {
+	// Asynchronous search with a one-message buffer: the first entry that
+	// has the attribute ends the search, so a server that ignores the size
+	// limit and sends entry after entry costs one reply, not all of them.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := conn.SearchAsync(sctx, req, 1)
+	for res.Next() {
+		e := res.Entry()
+		if e == nil {
+			continue
+		}
 		for _, n := range names {
 			if v := e.GetRawAttributeValues(n); len(v) > 0 && len(v[0]) > 0 {
 				return v[0], nil
 			}
 		}
 	}
+	if err := res.Err(); err != nil && !goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
+		return nil, fmt.Errorf("ldap: search %q on %s: %w", u.DN, srv.Host, mapError(err))
+	}
 	return nil, fmt.Errorf("ldap: nothing found at %q on %s: %w", u.DN, srv.Host, gpgerr.ErrNoData)
+}
+
+// replyLimit makes LimitReplySize take effect once per process: the limit
+// is a process-wide setting of the BER decoder, read by every connection's
+// reader, so changing it later (on a reload) would race with them.
+var replyLimit sync.Once
+
+// LimitReplySize bounds one LDAP reply message (one entry with all its
+// values) to n bytes; a larger one fails the search instead of being read
+// into memory. The first call wins; later calls do nothing.
+func LimitReplySize(n int64) {
+	replyLimit.Do(func() {
+		if n > 0 {
+			ber.MaxPacketLengthBytes = n
+		}
+	})
 }
 
 // noData is an LDAP failure answered with No data (as GnuPG's dirmngr

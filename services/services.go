@@ -182,6 +182,9 @@ func Open(l *config.Loaded, readOnly bool, log *slog.Logger) (*Live, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// An LDAP reply (a CRL is one value of one entry) is bounded by the CRL
+	// size limit of the first configuration; the bound is process-wide.
+	ldap.LimitReplySize(int64(l.Opts.MaxCRLSize) + 64<<10)
 	cache, err := crlcache.Open(filepath.Join(l.Dirs.Cache, "crls.d"), crlcache.Options{ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("opening the CRL cache: %w", err)
