@@ -227,11 +227,11 @@ func Parse(r io.Reader, lim Limits, visit func(*Entry) error) (*Info, error) {
 func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error) {
 	info := &Info{}
 	tag, outerLen, _, err := d.header()
+	if err == nil && tag != 0x30 {
+		err = errBER("CertificateList: not a SEQUENCE")
+	}
 	if err != nil {
 		return nil, err
-	}
-	if tag != 0x30 {
-		return nil, errBER("CertificateList: not a SEQUENCE")
 	}
 	outerStart := d.n
 	info.Size = outerStart + outerLen
@@ -239,101 +239,21 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 		return nil, ErrTooLarge
 	}
 	tag, tbsLen, tbsHdr, err := d.header()
+	if err == nil && tag != 0x30 {
+		err = errBER("TBSCertList: not a SEQUENCE")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if tag != 0x30 {
-		return nil, errBER("TBSCertList: not a SEQUENCE")
-	}
-	tbsStart := d.n
-	tbsEnd := tbsStart + tbsLen
-	prefix := append([]byte(nil), tbsHdr...)
-
-	// version (optional) and signature algorithm.
-	tag, l, hdr, err := d.header()
+	tbsEnd := d.n + tbsLen
+	h, err := parseTBSHead(d, info, tbsHdr, tbsLen)
 	if err != nil {
 		return nil, err
 	}
-	info.Version = 1
-	if tag == 0x02 {
-		v, err := d.body(l, 8)
-		if err != nil {
-			return nil, err
-		}
-		prefix = append(append(prefix, hdr...), v...)
-		switch {
-		case len(v) == 1 && v[0] == 1:
-			info.Version = 2
-		case len(v) == 1 && v[0] == 0:
-		default:
-			return nil, fmt.Errorf("crl: version %x: %w", v, gpgerr.ErrUnsupportedCRLVersion)
-		}
-		if tag, l, hdr, err = d.header(); err != nil {
-			return nil, err
-		}
-	}
-	if tag != 0x30 {
-		return nil, errBER("signature algorithm: not a SEQUENCE")
-	}
-	alg, err := d.body(l, 1024)
+	// issuer, thisUpdate, nextUpdate; then the header of what follows
+	tag, l, err := parseIssuerTimes(d, info, tbsEnd)
 	if err != nil {
 		return nil, err
-	}
-	info.sigAlg = append(append([]byte(nil), hdr...), alg...)
-	prefix = append(prefix, info.sigAlg...)
-	sch, err := parseSigAlg(info.sigAlg)
-	if err != nil {
-		return nil, err
-	}
-	info.scheme = sch
-	var h hash.Hash
-	if sch.hash == 0 {
-		info.scheme.buf = &bytes.Buffer{}
-		if tbsLen > 64<<20 {
-			return nil, errInvalid("Ed25519 CRLs larger than 64 MiB are not supported")
-		}
-		info.scheme.buf.Write(prefix)
-		d.hashTo(info.scheme.buf)
-	} else {
-		h = sch.hash.New()
-		h.Write(prefix)
-		d.hashTo(h)
-	}
-
-	// issuer
-	name, err := d.element(0x30, maxSmallElement, "issuer")
-	if err != nil {
-		return nil, err
-	}
-	info.RawIssuer = asn1Wrap(0x30, name)
-	if info.Issuer, err = certid.DN(info.RawIssuer); err != nil {
-		return nil, errBER("issuer name")
-	}
-	info.IssuerHash = certid.Hash(info.Issuer)
-
-	// thisUpdate, nextUpdate
-	tag, l, _, err = d.header()
-	if err != nil {
-		return nil, err
-	}
-	if info.ThisUpdate, err = d.time(tag, l); err != nil {
-		return nil, fmt.Errorf("thisUpdate: %w", err)
-	}
-	if d.n < tbsEnd {
-		if tag, l, _, err = d.header(); err != nil {
-			return nil, err
-		}
-		if tag == 0x17 || tag == 0x18 {
-			if info.NextUpdate, err = d.time(tag, l); err != nil {
-				return nil, fmt.Errorf("nextUpdate: %w", err)
-			}
-			tag, l = 0, 0
-			if d.n < tbsEnd {
-				if tag, l, _, err = d.header(); err != nil {
-					return nil, err
-				}
-			}
-		}
 	}
 	// revokedCertificates
 	if tag == 0x30 {
@@ -341,30 +261,8 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 		if end > tbsEnd {
 			return nil, errBER("revokedCertificates overruns the TBSCertList")
 		}
-		var e Entry
-		for d.n < end {
-			if info.Entries >= lim.MaxEntries {
-				return nil, fmt.Errorf("crl: more than %d entries: %w", lim.MaxEntries, ErrTooLarge)
-			}
-			body, err := d.element(0x30, maxEntryBytes, "revoked entry")
-			if err != nil {
-				return nil, err
-			}
-			if err := parseEntry(body, &e); err != nil {
-				return nil, fmt.Errorf("entry %d: %w", info.Entries+1, err)
-			}
-			if e.CertIssuer == info.Issuer {
-				e.CertIssuer, e.CertIssuerRaw, e.CertIssuerHash = "", nil, ""
-			}
-			if e.CertIssuer != "" {
-				info.IndirectEntries++
-			}
-			info.Entries++
-			if visit != nil {
-				if err := visit(&e); err != nil {
-					return nil, err
-				}
-			}
+		if err := parseEntries(d, info, lim, visit, end); err != nil {
+			return nil, err
 		}
 		if d.n != end {
 			return nil, errBER("revokedCertificates length mismatch")
@@ -397,34 +295,10 @@ func parseDER(d *derReader, lim Limits, visit func(*Entry) error) (*Info, error)
 	} else {
 		info.digest = info.scheme.buf.Bytes()
 	}
-
 	// signatureAlgorithm, signatureValue
-	tag, l, hdr, err = d.header()
-	if err != nil {
+	if err := parseSignature(d, info); err != nil {
 		return nil, err
 	}
-	if tag != 0x30 {
-		return nil, errBER("signatureAlgorithm: not a SEQUENCE")
-	}
-	outerAlg, err := d.body(l, 1024)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(append(append([]byte(nil), hdr...), outerAlg...), info.sigAlg) {
-		return nil, errInvalid("signature algorithm differs from the one in the TBSCertList")
-	}
-	sig, err := d.element(0x03, 64<<10, "signatureValue")
-	if err != nil {
-		return nil, err
-	}
-	if len(sig) < 2 || sig[0] > 7 {
-		return nil, errBER("signatureValue: bad BIT STRING")
-	}
-	// A signature that is not a whole number of octets cannot verify
-	// (PKITS 4.4.4): that is a bad signature, found by Verify, not a
-	// malformed CRL.
-	info.sigPartial = sig[0] != 0
-	info.signature = append([]byte(nil), sig[1:]...)
 	if d.n != outerStart+outerLen {
 		return nil, errBER("CertificateList length mismatch")
 	}
@@ -542,4 +416,165 @@ func readCritical(s *cryptobyte.String, critical *bool) bool {
 		return true
 	}
 	return s.ReadASN1Boolean(critical)
+}
+
+// parseEntries visits the revokedCertificates up to end.
+func parseEntries(d *derReader, info *Info, lim Limits, visit func(*Entry) error, end int64) error {
+	var e Entry
+	for d.n < end {
+		if info.Entries >= lim.MaxEntries {
+			return fmt.Errorf("crl: more than %d entries: %w", lim.MaxEntries, ErrTooLarge)
+		}
+		body, err := d.element(0x30, maxEntryBytes, "revoked entry")
+		if err != nil {
+			return err
+		}
+		if err := parseEntry(body, &e); err != nil {
+			return fmt.Errorf("entry %d: %w", info.Entries+1, err)
+		}
+		if e.CertIssuer == info.Issuer {
+			e.CertIssuer, e.CertIssuerRaw, e.CertIssuerHash = "", nil, ""
+		}
+		if e.CertIssuer != "" {
+			info.IndirectEntries++
+		}
+		info.Entries++
+		if visit != nil {
+			if err := visit(&e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parseSignature reads signatureAlgorithm (which must repeat the TBS's)
+// and signatureValue.
+func parseSignature(d *derReader, info *Info) error {
+	tag, l, hdr, err := d.header()
+	if err != nil {
+		return err
+	}
+	if tag != 0x30 {
+		return errBER("signatureAlgorithm: not a SEQUENCE")
+	}
+	outerAlg, err := d.body(l, 1024)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(append(append([]byte(nil), hdr...), outerAlg...), info.sigAlg) {
+		return errInvalid("signature algorithm differs from the one in the TBSCertList")
+	}
+	sig, err := d.element(0x03, 64<<10, "signatureValue")
+	if err != nil {
+		return err
+	}
+	if len(sig) < 2 || sig[0] > 7 {
+		return errBER("signatureValue: bad BIT STRING")
+	}
+	// A signature that is not a whole number of octets cannot verify
+	// (PKITS 4.4.4): that is a bad signature, found by Verify, not a
+	// malformed CRL.
+	info.sigPartial = sig[0] != 0
+	info.signature = append([]byte(nil), sig[1:]...)
+	return nil
+}
+
+// parseTBSHead reads the TBSCertList's optional version and its signature
+// algorithm, and starts hashing the TBS (its header included) with the
+// algorithm's hash; nil for Ed25519, whose TBS is kept whole instead.
+func parseTBSHead(d *derReader, info *Info, tbsHdr []byte, tbsLen int64) (hash.Hash, error) {
+	prefix := append([]byte(nil), tbsHdr...)
+	tag, l, hdr, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	info.Version = 1
+	if tag == 0x02 {
+		v, err := d.body(l, 8)
+		if err != nil {
+			return nil, err
+		}
+		prefix = append(append(prefix, hdr...), v...)
+		switch {
+		case len(v) == 1 && v[0] == 1:
+			info.Version = 2
+		case len(v) == 1 && v[0] == 0:
+		default:
+			return nil, fmt.Errorf("crl: version %x: %w", v, gpgerr.ErrUnsupportedCRLVersion)
+		}
+		if tag, l, hdr, err = d.header(); err != nil {
+			return nil, err
+		}
+	}
+	if tag != 0x30 {
+		return nil, errBER("signature algorithm: not a SEQUENCE")
+	}
+	alg, err := d.body(l, 1024)
+	if err != nil {
+		return nil, err
+	}
+	info.sigAlg = append(append([]byte(nil), hdr...), alg...)
+	prefix = append(prefix, info.sigAlg...)
+	sch, err := parseSigAlg(info.sigAlg)
+	if err != nil {
+		return nil, err
+	}
+	info.scheme = sch
+	if sch.hash == 0 {
+		info.scheme.buf = &bytes.Buffer{}
+		if tbsLen > 64<<20 {
+			return nil, errInvalid("Ed25519 CRLs larger than 64 MiB are not supported")
+		}
+		info.scheme.buf.Write(prefix)
+		d.hashTo(info.scheme.buf)
+		return nil, nil
+	}
+	h := sch.hash.New()
+	h.Write(prefix)
+	d.hashTo(h)
+	return h, nil
+
+}
+
+// parseIssuerTimes reads the issuer, thisUpdate and the optional
+// nextUpdate, and returns the header of the next element (tag 0 at the
+// end of the TBSCertList).
+func parseIssuerTimes(d *derReader, info *Info, tbsEnd int64) (tag byte, l int64, err error) {
+	// issuer
+	name, err := d.element(0x30, maxSmallElement, "issuer")
+	if err != nil {
+		return 0, 0, err
+	}
+	info.RawIssuer = asn1Wrap(0x30, name)
+	if info.Issuer, err = certid.DN(info.RawIssuer); err != nil {
+		return 0, 0, errBER("issuer name")
+	}
+	info.IssuerHash = certid.Hash(info.Issuer)
+
+	// thisUpdate, nextUpdate
+	tag, l, _, err = d.header()
+	if err != nil {
+		return 0, 0, err
+	}
+	if info.ThisUpdate, err = d.time(tag, l); err != nil {
+		return 0, 0, fmt.Errorf("thisUpdate: %w", err)
+	}
+	if d.n < tbsEnd {
+		if tag, l, _, err = d.header(); err != nil {
+			return 0, 0, err
+		}
+		if tag == 0x17 || tag == 0x18 {
+			if info.NextUpdate, err = d.time(tag, l); err != nil {
+				return 0, 0, fmt.Errorf("nextUpdate: %w", err)
+			}
+			tag, l = 0, 0
+			if d.n < tbsEnd {
+				if tag, l, _, err = d.header(); err != nil {
+					return 0, 0, err
+				}
+			}
+		}
+	}
+	return tag, l, nil
 }
