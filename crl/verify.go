@@ -58,6 +58,21 @@ func errDigest(format string, args ...any) error {
 	return fmt.Errorf("crl: "+format+": %w", append(args, gpgerr.ErrDigestAlgo)...)
 }
 
+// simpleSchemes are the signature algorithms without parameters, by OID.
+var simpleSchemes = map[string]sigScheme{
+	oidRSASHA1.String():     {kind: kindRSA, hash: crypto.SHA1},
+	oidRSASHA224.String():   {kind: kindRSA, hash: crypto.SHA224},
+	oidRSASHA256.String():   {kind: kindRSA, hash: crypto.SHA256},
+	oidRSASHA384.String():   {kind: kindRSA, hash: crypto.SHA384},
+	oidRSASHA512.String():   {kind: kindRSA, hash: crypto.SHA512},
+	oidECDSASHA1.String():   {kind: kindECDSA, hash: crypto.SHA1},
+	oidECDSASHA224.String(): {kind: kindECDSA, hash: crypto.SHA224},
+	oidECDSASHA256.String(): {kind: kindECDSA, hash: crypto.SHA256},
+	oidECDSASHA384.String(): {kind: kindECDSA, hash: crypto.SHA384},
+	oidECDSASHA512.String(): {kind: kindECDSA, hash: crypto.SHA512},
+	oidEd25519.String():     {kind: kindEd25519},
+}
+
 // parseSigAlg maps an AlgorithmIdentifier (full TLV) to a scheme.
 func parseSigAlg(der []byte) (sigScheme, error) {
 	s := cryptobyte.String(der)
@@ -66,27 +81,19 @@ func parseSigAlg(der []byte) (sigScheme, error) {
 	if !s.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) {
 		return sigScheme{}, errBER("signature algorithm")
 	}
-	simple := map[string]sigScheme{
-		oidRSASHA1.String():     {kind: kindRSA, hash: crypto.SHA1},
-		oidRSASHA224.String():   {kind: kindRSA, hash: crypto.SHA224},
-		oidRSASHA256.String():   {kind: kindRSA, hash: crypto.SHA256},
-		oidRSASHA384.String():   {kind: kindRSA, hash: crypto.SHA384},
-		oidRSASHA512.String():   {kind: kindRSA, hash: crypto.SHA512},
-		oidECDSASHA1.String():   {kind: kindECDSA, hash: crypto.SHA1},
-		oidECDSASHA224.String(): {kind: kindECDSA, hash: crypto.SHA224},
-		oidECDSASHA256.String(): {kind: kindECDSA, hash: crypto.SHA256},
-		oidECDSASHA384.String(): {kind: kindECDSA, hash: crypto.SHA384},
-		oidECDSASHA512.String(): {kind: kindECDSA, hash: crypto.SHA512},
-		oidEd25519.String():     {kind: kindEd25519},
-	}
-	if sch, ok := simple[oid.String()]; ok {
+	if sch, ok := simpleSchemes[oid.String()]; ok {
 		return sch, nil
 	}
 	if !oid.Equal(oidRSAPSS) {
 		return sigScheme{}, errDigest("unsupported signature algorithm %s", oid)
 	}
-	// RSASSA-PSS-params: hashAlgorithm [0], maskGenAlgorithm [1],
-	// saltLength [2], trailerField [3]; defaults SHA-1, MGF1-SHA-1, 20.
+	return parsePSSParams(seq)
+}
+
+// parsePSSParams reads RSASSA-PSS-params: hashAlgorithm [0],
+// maskGenAlgorithm [1], saltLength [2], trailerField [3]; defaults SHA-1,
+// MGF1-SHA-1, 20.
+func parsePSSParams(seq cryptobyte.String) (sigScheme, error) {
 	var params cryptobyte.String
 	if !seq.ReadASN1(&params, cbasn1.SEQUENCE) {
 		return sigScheme{}, errBER("RSA-PSS parameters")

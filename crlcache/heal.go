@@ -65,19 +65,7 @@ func walkBucket(b *bolt.Bucket, sum *byte) error {
 
 // view runs a read transaction; a fault repairs the database.
 func (c *Cache) view(fn func(*bolt.Tx) error) error {
-	c.dbmu.RLock()
-	db := c.db
-	var err error
-	if db == nil {
-		err = errors.New("crlcache: cache closed")
-	} else {
-		err = protect(func() error { return db.View(fn) })
-	}
-	c.dbmu.RUnlock()
-	if errors.Is(err, errFault) {
-		c.repair(db, err)
-	}
-	return err
+	return c.run((*bolt.DB).View, fn)
 }
 
 // update runs a write transaction; a fault repairs the database.
@@ -85,13 +73,19 @@ func (c *Cache) update(fn func(*bolt.Tx) error) error {
 	if c.readOnly {
 		return errors.New("crlcache: the cache is open read-only")
 	}
+	return c.run((*bolt.DB).Update, fn)
+}
+
+// run runs fn in a transaction of the given kind with panics and memory
+// faults turned into errors; a fault repairs the database.
+func (c *Cache) run(tx func(*bolt.DB, func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
 	c.dbmu.RLock()
 	db := c.db
 	var err error
 	if db == nil {
 		err = errors.New("crlcache: cache closed")
 	} else {
-		err = protect(func() error { return db.Update(fn) })
+		err = protect(func() error { return tx(db, fn) })
 	}
 	c.dbmu.RUnlock()
 	if errors.Is(err, errFault) {
