@@ -1,7 +1,9 @@
 package assuan
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/dirmngr/dirmngr/gpgerr"
@@ -11,6 +13,10 @@ import (
 // ("command 'ISVALID' failed: Certificate revoked"); the underlying cause,
 // when it says more than the error text, follows once.
 func (s *Session) logFailure(name string, herr error) {
+	log := s.srv.log()
+	if !log.Enabled(context.Background(), slog.LevelInfo) {
+		return // nothing to format for a logger that drops it
+	}
 	text := gpgerr.CodeOf(herr).Error()
 	msg := fmt.Sprintf("command '%s' failed: %s", name, text)
 	// The cause without the repeated error text ("No such file or
@@ -18,8 +24,8 @@ func (s *Session) logFailure(name string, herr error) {
 	cause := strings.TrimPrefix(herr.Error(), text+": ")
 	cause = strings.TrimSuffix(cause, ": "+strings.ToLower(text))
 	if cause != text && cause != "" {
-		s.srv.log().Info(msg, "session", s.ID, "cause", cause)
+		log.Info(msg, "session", s.ID, "cause", cause)
 		return
 	}
-	s.srv.log().Info(msg, "session", s.ID)
+	log.Info(msg, "session", s.ID)
 }

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,6 +100,7 @@ type Cache struct {
 	mu       sync.RWMutex
 	slots    map[string]*slot    // by CRLID.Key()
 	indirect map[string][]string // certificate issuer → keys of indirect CRLs
+	own      map[string][]string // CRL issuer → keys of its slots, sorted
 	nextGen  uint64
 }
 
@@ -219,7 +221,7 @@ func (c *Cache) Close() error {
 	for _, s := range c.slots {
 		s.g.release()
 	}
-	c.slots = nil
+	c.slots, c.indirect, c.own = nil, nil, nil
 	c.mu.Unlock()
 	err := c.closeDB()
 	if c.tempDir != "" {
@@ -309,13 +311,20 @@ func (c *Cache) loadSlots() error {
 	return nil
 }
 
-// rebuildIndirect recomputes the certificate issuer index; c.mu is held.
+// rebuildIndirect recomputes the issuer indexes (certificate issuer →
+// indirect CRLs, CRL issuer → own slots) after the set of slots changed;
+// c.mu is held.
 func (c *Cache) rebuildIndirect() {
 	c.indirect = map[string][]string{}
+	c.own = map[string][]string{}
 	for k, s := range c.slots {
 		for _, h := range s.meta.Indirect {
 			c.indirect[h] = append(c.indirect[h], k)
 		}
+		c.own[s.meta.IssuerHash] = append(c.own[s.meta.IssuerHash], k)
+	}
+	for _, keys := range c.own {
+		slices.Sort(keys)
 	}
 }
 

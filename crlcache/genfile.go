@@ -231,7 +231,10 @@ func (g *genFile) readBlock(i int, buf []byte) (block, []byte, error) {
 }
 
 // scratch holds a lookup's buffers (pooled: no allocation per lookup).
-type scratch struct{ key, blk, tmp []byte }
+type scratch struct {
+	key, blk, tmp []byte
+	b             block // the block read, parsed (refers to blk)
+}
 
 var scratchPool = sync.Pool{New: func() any {
 	return &scratch{key: make([]byte, 0, maxKeyLen), blk: make([]byte, 0, blockTarget+512), tmp: make([]byte, 0, maxKeyLen)}
@@ -244,12 +247,13 @@ func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, foun
 	if i < 0 {
 		return 0, 0, false, nil
 	}
-	var b block
-	b, sc.blk, err = g.readBlock(i, sc.blk)
+	// The block lives in the pooled scratch: find's cursor makes a
+	// local block escape, which would cost an allocation per lookup.
+	sc.b, sc.blk, err = g.readBlock(i, sc.blk)
 	if err != nil {
 		return 0, 0, false, err
 	}
-	return b.find(key, sc.tmp)
+	return sc.b.find(key, sc.tmp)
 }
 
 // each calls fn for every entry in key order.

@@ -46,8 +46,8 @@ func (c *Cache) List() []Meta {
 func (c *Cache) CRLsFor(certIssuerHash string) []Meta {
 	var out []Meta
 	c.mu.RLock()
-	for _, s := range c.slots {
-		if s.meta.IssuerHash == certIssuerHash {
+	for _, k := range c.own[certIssuerHash] {
+		if s := c.slots[k]; s != nil {
 			out = append(out, s.meta)
 		}
 	}
@@ -96,6 +96,52 @@ func (c *Cache) LookupIn(id CRLID, certIssuerHash string, serial []byte) (Result
 		c.mu.RUnlock()
 		return Result{}, false, nil
 	}
+	return c.lookupSlot(key, s, sc)
+}
+
+// IssuerCRLs tells what an issuer's own cached CRLs are (CheckPlain).
+type IssuerCRLs int
+
+// What CheckPlain found cached for an issuer.
+const (
+	NoCRL     IssuerCRLs = iota // none of its own
+	PlainCRL                    // one full CRL without scope, delta or freshestCRL: looked up
+	ScopedCRL                   // anything else: the certificate decides
+)
+
+// CheckPlain is Check for the common case of an issuer with one plain
+// full CRL (no scope, no delta, no freshestCRL), from one snapshot: it
+// looks serial up only then and otherwise reports what is cached. It
+// neither allocates nor does work proportional to the number of cached
+// CRLs.
+func (c *Cache) CheckPlain(issuerHash string, serial []byte) (Result, IssuerCRLs, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.key = appendKey(sc.key[:0], nil, serial)
+	c.mu.RLock()
+	keys := c.own[issuerHash]
+	var s *slot
+	if len(keys) > 0 {
+		s = c.slots[keys[0]]
+	}
+	if s == nil {
+		c.mu.RUnlock()
+		return Result{}, NoCRL, nil
+	}
+	if len(keys) != 1 || keys[0] != issuerHash || s.meta.Freshest {
+		c.mu.RUnlock()
+		return Result{}, ScopedCRL, nil
+	}
+	res, ok, err := c.lookupSlot(keys[0], s, sc)
+	if !ok {
+		return res, NoCRL, err
+	}
+	return res, PlainCRL, err
+}
+
+// lookupSlot looks sc.key up in slot s (key); c.mu is read-locked and is
+// released.
+func (c *Cache) lookupSlot(key string, s *slot, sc *scratch) (Result, bool, error) {
 	res := Result{Meta: s.meta}
 	g := s.g
 	g.refs.Add(1)

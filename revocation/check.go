@@ -169,23 +169,18 @@ func (c *Checker) expired(m crlcache.Meta, now time.Time) bool {
 // Only an issuer with one plain full CRL is decided here; any other
 // cached state is needCert.
 func (c *Checker) lookup(ctx context.Context, req *Request, issuerHash string, serial []byte, forceRefresh bool) (Status, error) {
-	slots := c.slotsOf(issuerHash)
-	if len(slots) == 0 {
-		c.log.Debug("no CRL available for issuer id", "issuer_hash", issuerHash)
-		return DontKnow, nil
-	}
-	if !plainOnly(slots) {
-		return needCert, nil
-	}
 	// One snapshot: the Meta checked below is the one the entries belong
 	// to, even when a new CRL is committed meanwhile.
-	res, ok, err := c.cache.Check(issuerHash, serial)
+	res, kind, err := c.cache.CheckPlain(issuerHash, serial)
 	if err != nil {
 		return DontKnow, err
 	}
-	if !ok {
+	switch kind {
+	case crlcache.NoCRL:
 		c.log.Debug("no CRL available for issuer id", "issuer_hash", issuerHash)
 		return DontKnow, nil
+	case crlcache.ScopedCRL:
+		return needCert, nil
 	}
 	m := res.Meta
 	now := c.cfg.Now()

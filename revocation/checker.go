@@ -60,6 +60,7 @@ type Checker struct {
 	ldap    *ldap.Options
 	log     *slog.Logger
 	flights *Flights
+	signers signerCache
 }
 
 // New returns a Checker.

@@ -47,12 +47,6 @@ func (c *Checker) slotsOf(issuerHash string) []crlcache.Meta {
 	return out
 }
 
-// plainOnly reports whether the only CRL of an issuer is a full CRL
-// without scope or delta: then the certificate is not needed.
-func plainOnly(slots []crlcache.Meta) bool {
-	return len(slots) == 1 && slots[0].Scope == "" && !slots[0].Delta && !slots[0].Freshest
-}
-
 // source is one cached full CRL that speaks for a certificate.
 type source struct {
 	m        crlcache.Meta
@@ -299,7 +293,7 @@ func (c *Checker) signerOK(ctx context.Context, req *Request, s source, cert *ce
 	if len(s.m.Signer) == 0 {
 		return Valid, nil
 	}
-	signer, err := certinfo.Parse(s.m.Signer)
+	signer, err := c.signers.parse(s.m.Signer)
 	if err != nil {
 		return CantUse, nil
 	}

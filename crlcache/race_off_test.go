@@ -1,0 +1,5 @@
+//go:build !race
+
+package crlcache_test
+
+const raceEnabled = false
