@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,7 +39,24 @@ func TestReloadStorm(t *testing.T) {
 	os.MkdirAll(filepath.Join(home, "trusted-certs"), 0o700)
 	os.WriteFile(filepath.Join(home, "trusted-certs", "root.pem"), root.PEM(), 0o600)
 	conf := filepath.Join(home, "dirmngr.conf")
-	os.WriteFile(conf, []byte("max-replies 5\n"), 0o600)
+	// The daemon logs to a file (kept across the reloads) shown when the
+	// test fails, so that a wrong answer can be traced.
+	logFile := filepath.Join(t.TempDir(), "dirmngr.log")
+	os.WriteFile(conf, fmt.Appendf(nil, "log-file %s\nmax-replies 5\n", logFile), 0o600)
+	defer func() {
+		if t.Failed() {
+			// Without the expected answers (a revoked certificate is
+			// logged as a failed command).
+			data, _ := os.ReadFile(logFile)
+			var keep []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if !strings.Contains(l, "failed: Certificate revoked") {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("daemon log:\n%s", strings.Join(keep, "\n"))
+		}
+	}()
 	pid := startDaemon(t, bin(t, "dirmngr"), home)
 	sock := filepath.Join(home, "S.dirmngr")
 
@@ -61,7 +79,7 @@ func TestReloadStorm(t *testing.T) {
 			for checks.Load() == last && wrong.Load() == 0 {
 				time.Sleep(time.Millisecond)
 			}
-			os.WriteFile(conf, fmt.Appendf(nil, "max-replies %d\nidle-timeout %d\n", 5+i%3, 3000+i), 0o600)
+			os.WriteFile(conf, fmt.Appendf(nil, "log-file %s\nmax-replies %d\nidle-timeout %d\n", logFile, 5+i%3, 3000+i), 0o600)
 			reload(i)
 			interleaved.Add(1)
 		}
