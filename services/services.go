@@ -213,7 +213,12 @@ func (lv *Live) Reload(l *config.Loaded) error {
 	if err != nil {
 		return err
 	}
-	lv.cur.Store(s)
+	// The replaced Set's kept-alive HTTP connections would otherwise stay
+	// open until the servers drop them; a command still running on it
+	// keeps its active connections.
+	if old := lv.cur.Swap(s); old != nil {
+		old.Fetch.CloseIdleConnections()
+	}
 	return nil
 }
 

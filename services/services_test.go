@@ -1,9 +1,15 @@
 package services_test
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/config"
@@ -62,5 +68,43 @@ func TestReloadSwapsWholeSet(t *testing.T) {
 	}
 	if lv.Current() != cur {
 		t.Fatal("a failed build replaced the set")
+	}
+}
+
+// TestReloadClosesIdleConnections: a reload closes the replaced Set's
+// kept-alive HTTP connections instead of leaving one set per reload open.
+func TestReloadClosesIdleConnections(t *testing.T) {
+	services.SysconfDir = t.TempDir()
+	home := t.TempDir()
+	closed := make(chan struct{}, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("x")) }))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			select {
+			case closed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	lv, err := services.Open(load(t, home), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lv.Close()
+	resp, err := lv.Current().Fetch.Get(context.Background(), srv.URL+"/crl", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err := lv.Reload(load(t, home)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the replaced Set's idle connection is still open after the reload")
 	}
 }
