@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,7 @@ func (g *genWriter) finish() error {
 // and closed when the last reference goes (refs starts at 1, the cache's).
 type genFile struct {
 	f       *os.File
+	m       []byte // the file mapped read-only (nil: read with pread); see mapGen
 	path    string
 	keys    []byte   // first keys of the blocks, concatenated
 	keyOff  []uint32 // start of block i's first key in keys; len = blocks+1
@@ -136,6 +138,7 @@ func openGen(path string) (*genFile, error) {
 		return nil, fmt.Errorf("crlcache: %s: %w", path, err)
 	}
 	g.f, g.path = f, path
+	g.m = mapGen(f, g.offs[len(g.offs)-1])
 	g.refs.Store(1)
 	return g, nil
 }
@@ -209,15 +212,21 @@ func (g *genFile) firstKey(i int) []byte { return g.keys[g.keyOff[i]:g.keyOff[i+
 // release drops a reference; the last one closes the file.
 func (g *genFile) release() {
 	if g.refs.Add(-1) == 0 {
+		unmapGen(g.m)
 		g.f.Close()
 	}
 }
 
-// readBlock reads and checks block i into buf.
+// readBlock reads and checks block i, into buf unless the file is
+// mapped (the block then refers to the mapping, buf is returned as is).
 func (g *genFile) readBlock(i int, buf []byte) (block, []byte, error) {
 	n := g.offs[i+1] - g.offs[i]
 	if n > 1<<16+blockHeader+blockTrailer {
 		return block{}, buf, errCorruptBlock
+	}
+	if g.m != nil {
+		b, err := parseBlock(g.m[g.offs[i]:g.offs[i+1]:g.offs[i+1]])
+		return b, buf, err
 	}
 	if int64(cap(buf)) < n {
 		buf = make([]byte, n)
@@ -242,6 +251,9 @@ var scratchPool = sync.Pool{New: func() any {
 
 // lookup finds key: one binary search in memory, one read.
 func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, found bool, err error) {
+	if g.m != nil {
+		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
+	}
 	nb := g.blocks()
 	i := sort.Search(nb, func(i int) bool { return bytes.Compare(g.firstKey(i), key) > 0 }) - 1
 	if i < 0 {
@@ -257,7 +269,10 @@ func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, foun
 }
 
 // each calls fn for every entry in key order.
-func (g *genFile) each(fn func(key []byte, reason uint16, at int64) error) error {
+func (g *genFile) each(fn func(key []byte, reason uint16, at int64) error) (err error) {
+	if g.m != nil {
+		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
+	}
 	var buf []byte
 	var seen uint64
 	for i := range g.blocks() {

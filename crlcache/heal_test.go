@@ -189,6 +189,42 @@ func TestDamagedEntriesDropOneCRL(t *testing.T) {
 	usable(t, c)
 }
 
+// TestEntryFileTruncatedWhileOpen: lookups read entry files through a
+// mapping; a file cut short under it (by someone else: committed files
+// are never rewritten) must give a read error, dropping that CRL, not a
+// SIGBUS that kills the daemon.
+func TestEntryFileTruncatedWhileOpen(t *testing.T) {
+	h := watchHooks(t)
+	dir := t.TempDir()
+	c, err := crlcache.Open(dir, crlcache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := load(t, c, "01", 0, 50000); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := c.Lookup(hashA, serial(49999)); err != nil || !ok {
+		t.Fatalf("lookup before: ok=%v err=%v", ok, err)
+	}
+	m, _ := c.Get(hashA)
+	path := filepath.Join(dir, fmt.Sprintf("crl-%016x.blk", m.Generation))
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, _, ok, err := c.Lookup(hashA, serial(49999))
+	if err != nil || ok {
+		t.Fatalf("lookup in a truncated file: ok=%v err=%v (want: not cached)", ok, err)
+	}
+	if _, ok := c.Get(hashA); ok {
+		t.Fatal("CRL with a truncated entry file still cached")
+	}
+	if !strings.Contains(h.String(), "damaged") {
+		t.Fatalf("not reported: %s", h)
+	}
+	usable(t, c)
+}
+
 // TestUnusableCacheDirectory: a cache directory that cannot be used (here
 // a file stands where it should be; mode 000 for a non-root user is the
 // same) gives a temporary cache: nothing is cached at first, loads work,

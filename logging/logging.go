@@ -14,15 +14,17 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Output is an io.Writer whose destination can be replaced at run time.
 type Output struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closer io.Closer
-	name   string
+	mu      sync.Mutex
+	w       io.Writer
+	closer  io.Closer
+	name    string
+	discard atomic.Bool // w is /dev/null: handlers skip formatting
 
 	// DefaultSocket is the log server socket a bare "socket://" names
 	// (GnuPG: S.log in the socket directory); set it before OpenFile.
@@ -30,7 +32,30 @@ type Output struct {
 }
 
 // NewOutput returns an Output writing to w.
-func NewOutput(w io.Writer) *Output { return &Output{w: w} }
+func NewOutput(w io.Writer) *Output {
+	o := &Output{w: w}
+	o.discard.Store(isDevNull(w))
+	return o
+}
+
+// Discards reports whether the destination is /dev/null (a daemon's
+// stderr without --log-file): Handler then reports every level disabled,
+// so a busy daemon does not format and write lines nobody reads.
+func (o *Output) Discards() bool { return o.discard.Load() }
+
+// isDevNull reports whether w is an open /dev/null.
+func isDevNull(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
+}
 
 // Write writes p to the current destination.
 func (o *Output) Write(p []byte) (int, error) {
@@ -73,6 +98,7 @@ func (o *Output) OpenFile(name string, fallback io.Writer) error {
 	o.mu.Lock()
 	old := o.closer
 	o.w, o.closer, o.name = w, closer, name
+	o.discard.Store(isDevNull(w))
 	o.mu.Unlock()
 	if old != nil {
 		return old.Close()
@@ -98,7 +124,12 @@ func NewHandler(out io.Writer, program string, timestamps bool, level slog.Level
 }
 
 // Enabled reports whether records at level l are written.
-func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool {
+	if o, ok := h.out.(*Output); ok && o.Discards() {
+		return false
+	}
+	return l >= h.level.Level()
+}
 
 // Handle writes one record.
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {

@@ -3,6 +3,8 @@ package logging
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -154,5 +156,48 @@ func TestLogStreamNames(t *testing.T) {
 		if stream != tc.stream || (err != nil) != tc.bad || network != tc.network || addr != tc.addr {
 			t.Errorf("%q: %q %q %v %v", tc.name, network, addr, stream, err)
 		}
+	}
+}
+
+// TestDevNullDiscards: a daemon whose stderr is /dev/null (no --log-file)
+// formats nothing; any other destination, and switching to and from
+// /dev/null with OpenFile, keeps the handler's level.
+func TestDevNullDiscards(t *testing.T) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	file := filepath.Join(t.TempDir(), "log")
+	reg, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for _, tc := range []struct {
+		name    string
+		w       io.Writer
+		open    string // OpenFile(open) after NewOutput ("-": none)
+		enabled bool
+	}{
+		{"devnull", null, "-", false},
+		{"regular file", reg, "-", true},
+		{"buffer", &bytes.Buffer{}, "-", true},
+		{"devnull, then a log file", null, file, true},
+		{"a file, then /dev/null", reg, os.DevNull, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := NewOutput(tc.w)
+			if tc.open != "-" {
+				if err := out.OpenFile(tc.open, tc.w); err != nil {
+					t.Fatal(err)
+				}
+				defer out.OpenFile("", tc.w)
+			}
+			h := NewHandler(out, "dirmngr", false, slog.LevelInfo)
+			if got := h.Enabled(context.Background(), slog.LevelError); got != tc.enabled {
+				t.Errorf("Enabled(error) = %v, want %v", got, tc.enabled)
+			}
+		})
 	}
 }
