@@ -112,7 +112,8 @@ func (g *genWriter) finish() error {
 // and closed when the last reference goes (refs starts at 1, the cache's).
 type genFile struct {
 	f       *os.File
-	m       []byte // the file mapped read-only (nil: read with pread); see mapGen
+	m       []byte          // the file mapped read-only (nil: read with pread); see mapGen
+	checked []atomic.Uint64 // with m: bit i set once block i's CRC matched
 	path    string
 	keys    []byte   // first keys of the blocks, concatenated
 	keyOff  []uint32 // start of block i's first key in keys; len = blocks+1
@@ -138,7 +139,9 @@ func openGen(path string) (*genFile, error) {
 		return nil, fmt.Errorf("crlcache: %s: %w", path, err)
 	}
 	g.f, g.path = f, path
-	g.m = mapGen(f, g.offs[len(g.offs)-1])
+	if g.m = mapGen(f, g.offs[len(g.offs)-1]); g.m != nil {
+		g.checked = make([]atomic.Uint64, (g.blocks()+63)/64)
+	}
 	g.refs.Store(1)
 	return g, nil
 }
@@ -217,15 +220,23 @@ func (g *genFile) release() {
 	}
 }
 
-// readBlock reads and checks block i, into buf unless the file is
-// mapped (the block then refers to the mapping, buf is returned as is).
-func (g *genFile) readBlock(i int, buf []byte) (block, []byte, error) {
+// readBlock reads and checks block i, into buf unless mapped is set and
+// the file is mapped (the block then refers to the mapping, buf is
+// returned as is).
+func (g *genFile) readBlock(i int, buf []byte, mapped bool) (block, []byte, error) {
 	n := g.offs[i+1] - g.offs[i]
 	if n > 1<<16+blockHeader+blockTrailer {
 		return block{}, buf, errCorruptBlock
 	}
-	if g.m != nil {
-		b, err := parseBlock(g.m[g.offs[i]:g.offs[i+1]:g.offs[i+1]])
+	if mapped && g.m != nil {
+		// The file is immutable: a block's CRC is checked on its
+		// first lookup after open, not on every one.
+		w, bit := &g.checked[i/64], uint64(1)<<(i%64)
+		seen := w.Load()&bit != 0
+		b, err := parseBlockSum(g.m[g.offs[i]:g.offs[i+1]:g.offs[i+1]], !seen)
+		if err == nil && !seen {
+			w.Or(bit)
+		}
 		return b, buf, err
 	}
 	if int64(cap(buf)) < n {
@@ -261,22 +272,21 @@ func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, foun
 	}
 	// The block lives in the pooled scratch: find's cursor makes a
 	// local block escape, which would cost an allocation per lookup.
-	sc.b, sc.blk, err = g.readBlock(i, sc.blk)
+	sc.b, sc.blk, err = g.readBlock(i, sc.blk, true)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	return sc.b.find(key, sc.tmp)
 }
 
-// each calls fn for every entry in key order.
-func (g *genFile) each(fn func(key []byte, reason uint16, at int64) error) (err error) {
-	if g.m != nil {
-		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
-	}
+// each calls fn for every entry in key order. It reads with pread, not
+// through the mapping: a whole-file scan (LISTCRLS) would otherwise
+// leave every page of the file resident in the daemon's RSS.
+func (g *genFile) each(fn func(key []byte, reason uint16, at int64) error) error {
 	var buf []byte
 	var seen uint64
 	for i := range g.blocks() {
-		b, nb, err := g.readBlock(i, buf)
+		b, nb, err := g.readBlock(i, buf, false)
 		buf = nb
 		if err != nil {
 			return err
