@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,21 +108,33 @@ func answerer(root *testpki.Cert) *assuan.Handlers {
 	}}
 }
 
-// benchWindow is how long each ISVALID rate is measured.
-const benchWindow = 3 * time.Second
+// benchWindow is how long each ISVALID rate is measured; benchRounds
+// (BENCH_ROUNDS) is how many times, alternating between the daemons.
+const benchWindow = 2 * time.Second
 
 // revoked starts the reply to an ISVALID of a revoked certificate.
 var revoked = []byte(fmt.Sprintf("ERR %d ", gpgerr.WireValue(gpgerr.SourceDirmngr, gpgerr.ErrCertRevoked)))
 
-func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids []string) benchResult {
-	reqs := make([][]byte, len(ids))
-	for i, id := range ids {
-		reqs[i] = []byte("ISVALID " + id + "\n")
-	}
-	home := newHome(b)
+// benchDaemon is one daemon of a comparison, running with a CRL loaded.
+type benchDaemon struct {
+	prog string
+	pid  int
+	sock string
+	home string
+	res  benchResult
+	r1   []float64 // ISVALID/s per round, 1 connection
+	r4   []float64 // 4 connections
+	cpu1 time.Duration
+	n1   int64
+}
+
+// startLoaded starts prog, loads crlFile with LOADCRL and records the load
+// time and CPU, the peak RSS after it and the cache size.
+func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) *benchDaemon {
+	d := &benchDaemon{prog: prog, home: newHome(b)}
 	// BENCH_OURS_ENV=NAME=VALUE sets one variable for our daemon only
 	// (e.g. GOMAXPROCS=1, to try runtime settings side by side).
-	if kv := os.Getenv("BENCH_OURS_ENV"); kv != "" && !strings.Contains(prog, "/usr/") {
+	if kv := os.Getenv("BENCH_OURS_ENV"); kv != "" && !d.gnupg() {
 		k, v, _ := strings.Cut(kv, "=")
 		old, had := os.LookupEnv(k)
 		os.Setenv(k, v)
@@ -133,79 +146,139 @@ func measure(b *testing.B, prog string, root *testpki.Cert, crlFile string, ids 
 			}
 		}()
 	}
-	pid := startDaemon(b, prog, home)
-	sock := filepath.Join(home, "S.dirmngr")
-	var r benchResult
-	c, err := assuan.Dial(sock)
+	d.pid = startDaemon(b, prog, d.home)
+	d.sock = filepath.Join(d.home, "S.dirmngr")
+	c, err := assuan.Dial(d.sock)
 	if err != nil {
 		b.Fatal(err)
 	}
-	start, cpu0 := time.Now(), cpuTime(pid)
-	r.loadFailed = c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root))
-	r.load = time.Since(start)
-	r.loadCPU = cpuTime(pid) - cpu0
+	start, cpu0 := time.Now(), cpuTime(d.pid)
+	d.res.loadFailed = c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root))
+	d.res.load = time.Since(start)
+	d.res.loadCPU = cpuTime(d.pid) - cpu0
 	c.Close()
-	r.rss = peakRSS(pid)
-	r.cache = dirSize(filepath.Join(home, "crls.d"))
-	// ISVALID rates through leanClient (benchclient_test.go), each
-	// connection on its own thread, for benchWindow.
-	rate := func(conns int) float64 {
-		var n atomic.Int64
-		var wg sync.WaitGroup
-		deadline := time.Now().Add(benchWindow)
-		for w := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := dialLean(sock, root.DER())
+	d.res.rss = peakRSS(d.pid)
+	d.res.cache = dirSize(filepath.Join(d.home, "crls.d"))
+	return d
+}
+
+func (d *benchDaemon) gnupg() bool { return strings.Contains(d.prog, "/usr/") }
+
+// rate measures ISVALID/s through leanClient (benchclient_test.go) on
+// conns connections, each on its own thread, for benchWindow; it
+// returns the rate and the number of commands.
+func (d *benchDaemon) rate(b *testing.B, conns int, root *testpki.Cert, reqs [][]byte) (float64, int64) {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(benchWindow)
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dialLean(d.sock, root.DER())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.close()
+			var done int64
+			for i := w; done%64 != 0 || time.Now().Before(deadline); i += conns {
+				r, err := c.transact(reqs[i%len(reqs)])
 				if err != nil {
-					b.Error(err)
+					b.Errorf("ISVALID: %v", err)
 					return
 				}
-				defer c.close()
-				var done int64
-				for i := w; done%64 != 0 || time.Now().Before(deadline); i += conns {
-					r, err := c.transact(reqs[i%len(reqs)])
-					if err != nil {
-						b.Errorf("ISVALID: %v", err)
-						return
-					}
-					if !bytes.Equal(r, []byte("OK")) && !bytes.HasPrefix(r, revoked) {
-						b.Errorf("ISVALID %s: %s", reqs[i%len(reqs)], r)
-						return
-					}
-					done++
+				if !bytes.Equal(r, []byte("OK")) && !bytes.HasPrefix(r, revoked) {
+					b.Errorf("ISVALID %s: %s", reqs[i%len(reqs)], r)
+					return
 				}
-				n.Add(done)
-			}()
+				done++
+			}
+			n.Add(done)
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / benchWindow.Seconds(), n.Load()
+}
+
+// round runs one 1-connection and one 4-connection measurement.
+// BENCH_PERF=<file> records our daemon with perf during its first
+// 1-connection run, BENCH_STRACE=<file> counts its system calls.
+func (d *benchDaemon) round(b *testing.B, first bool, root *testpki.Cert, reqs [][]byte) {
+	stop := func() {}
+	if first && !d.gnupg() {
+		stop = d.tracers()
+	}
+	cpu0 := cpuTime(d.pid)
+	r, n := d.rate(b, 1, root, reqs)
+	d.cpu1 += cpuTime(d.pid) - cpu0
+	d.n1 += n
+	stop()
+	d.r1 = append(d.r1, r)
+	r, _ = d.rate(b, 4, root, reqs)
+	d.r4 = append(d.r4, r)
+}
+
+// tracers starts the perf and strace recordings asked for; the function
+// returned ends them.
+func (d *benchDaemon) tracers() func() {
+	var stops []func()
+	if out := os.Getenv("BENCH_PERF"); out != "" {
+		perf := exec.Command("perf", "record", "-g", "-p", strconv.Itoa(d.pid), "-o", out)
+		if err := perf.Start(); err == nil {
+			stops = append(stops, func() { perf.Process.Signal(os.Interrupt); perf.Wait() })
 		}
-		wg.Wait()
-		return float64(n.Load()) / benchWindow.Seconds()
 	}
-	if out := os.Getenv("BENCH_PERF"); out != "" && !strings.Contains(prog, "/usr/") {
-		perf := exec.Command("perf", "record", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", "2")
-		perf.Start()
-		defer perf.Wait()
-	}
-	// BENCH_STRACE=<file>: syscall counts (strace -c -f) of our daemon
-	// during the 1-connection ISVALID run.
-	stopStrace := func() {}
-	if out := os.Getenv("BENCH_STRACE"); out != "" && !strings.Contains(prog, "/usr/") {
-		st := exec.Command("strace", "-c", "-f", "-p", strconv.Itoa(pid), "-o", out)
+	if out := os.Getenv("BENCH_STRACE"); out != "" {
+		st := exec.Command("strace", "-c", "-f", "-p", strconv.Itoa(d.pid), "-o", out)
 		if err := st.Start(); err == nil {
-			time.Sleep(500 * time.Millisecond) // let strace attach
-			stopStrace = func() { st.Process.Signal(os.Interrupt); st.Wait() }
+			stops = append(stops, func() { st.Process.Signal(os.Interrupt); st.Wait() })
 		}
 	}
-	cpu0 = cpuTime(pid)
-	r.rate1 = rate(1)
-	stopStrace()
-	if r.rate1 > 0 {
-		r.cpuPerOp = (cpuTime(pid) - cpu0) / time.Duration(r.rate1*benchWindow.Seconds())
+	if len(stops) > 0 {
+		time.Sleep(500 * time.Millisecond) // let them attach
 	}
-	r.rate4 = rate(4)
-	gca(b, home, "KILLDIRMNGR")
-	return r
+	return func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+}
+
+// finish computes the medians and stops the daemon.
+func (d *benchDaemon) finish(b *testing.B) benchResult {
+	d.res.rate1, d.res.rate4 = median(d.r1), median(d.r4)
+	if d.n1 > 0 {
+		d.res.cpuPerOp = d.cpu1 / time.Duration(d.n1)
+	}
+	gca(b, d.home, "KILLDIRMNGR")
+	return d.res
+}
+
+// median returns the median of v (the mean of the middle two for even n).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// benchRounds returns BENCH_ROUNDS (default 3).
+func benchRounds(b *testing.B) int {
+	v := os.Getenv("BENCH_ROUNDS")
+	if v == "" {
+		return 3
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("BENCH_ROUNDS=%q: want a positive number", v)
+	}
+	return n
 }
 
 // BenchmarkCompareGnuPG loads big CRLs shaped like real CAs' (random
@@ -270,10 +343,27 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	}
 	set = nil
 	runtime.GC()
+	reqs := make([][]byte, len(ids))
+	for i, id := range ids {
+		reqs[i] = []byte("ISVALID " + id + "\n")
+	}
+	// Both daemons run side by side; the ISVALID rates alternate
+	// between them, round after round, so that a slow stretch of the
+	// machine hits both, and the medians are compared.
 	var res [2]benchResult
 	for range b.N {
-		res[0] = measure(b, ours, root, crlFile, ids)
-		res[1] = measure(b, theirs, root, crlFile, ids)
+		ds := [2]*benchDaemon{startLoaded(b, ours, root, crlFile), startLoaded(b, theirs, root, crlFile)}
+		if ds[0].res.loadFailed == nil && ds[1].res.loadFailed == nil {
+			for i := range benchRounds(b) {
+				for _, d := range ds {
+					d.round(b, i == 0, root, reqs)
+				}
+			}
+		}
+		res[0], res[1] = ds[0].finish(b), ds[1].finish(b)
+		for _, d := range ds {
+			fmt.Printf("ISVALID/s per round (%s): 1 conn %.0f, 4 conns %.0f\n", map[bool]string{false: "ours", true: "GnuPG"}[d.gnupg()], d.r1, d.r4)
+		}
 	}
 	for i, r := range res {
 		if r.loadFailed != nil {
@@ -299,7 +389,7 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	row("ISVALID/s, 4 conns", o.rate4, g.rate4, "", true)
 	// CPU the daemon spends (less sensitive to a loaded machine than rates).
 	row("LOADCRL CPU", o.loadCPU.Seconds(), g.loadCPU.Seconds(), "s", false)
-	row("CPU µs per ISVALID", float64(o.cpuPerOp.Microseconds()), float64(g.cpuPerOp.Microseconds()), "", false)
+	row("CPU µs per ISVALID", float64(o.cpuPerOp.Nanoseconds())/1000, float64(g.cpuPerOp.Nanoseconds())/1000, "", false)
 	fmt.Println("(ratio > 1: ours is better)")
 	b.ReportMetric(o.load.Seconds(), "load-s")
 	b.ReportMetric(float64(o.rss)/1e6, "rss-MB")
