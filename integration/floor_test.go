@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
+	"github.com/dirmngr/dirmngr/lifecycle"
 )
 
 // The floor of the ISVALID rate benchmarks: this test binary, re-run as a
 // separate process with floorEnv set, serves Assuan on a Unix socket with
-// the project's assuan package and the daemon's runtime settings, and
+// the project's assuan package and the daemon's session I/O, and
 // answers every ISVALID with OK at once (no parsing, no lookup). Its rate
 // through leanClient is what the protocol, Go's runtime and the kernel
 // cost per command on this machine: no daemon built on them answers
@@ -50,7 +51,7 @@ func serveFloor(sock string) int {
 		}
 		go func() {
 			defer c.Close()
-			srv.ServeConn(context.Background(), c, nil)
+			srv.ServeConn(context.Background(), lifecycle.RawConn(c), nil)
 		}()
 	}
 }

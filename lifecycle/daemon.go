@@ -277,7 +277,7 @@ func (d *Daemon) acceptLoop(ln net.Listener) {
 			c.Close()
 			continue
 		}
-		tc := &trackedConn{Conn: c, id: d.nextID.Add(1)}
+		tc := &trackedConn{Conn: c, id: d.nextID.Add(1), raw: newRawIO(c)}
 		d.mu.Lock()
 		if d.stopping {
 			d.mu.Unlock()

@@ -24,12 +24,19 @@ type trackedConn struct {
 	id      uint64
 	reading atomic.Int64 // UnixNano when the pending Read began; 0 = none
 	writing atomic.Int64 // likewise for Write
+	raw     *rawIO       // non-nil for Unix sockets (rawio.go)
 }
 
 // Read reads from the client, marking the session as waiting meanwhile.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	c.reading.Store(time.Now().UnixNano())
-	n, err := c.Conn.Read(p)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.raw.read(p)
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	c.reading.Store(0)
 	return n, err
 }
@@ -37,7 +44,13 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // Write writes to the client, marking the session as waiting meanwhile.
 func (c *trackedConn) Write(p []byte) (int, error) {
 	c.writing.Store(time.Now().UnixNano())
-	n, err := c.Conn.Write(p)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.raw.write(p)
+	} else {
+		n, err = c.Conn.Write(p)
+	}
 	c.writing.Store(0)
 	return n, err
 }

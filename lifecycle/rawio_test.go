@@ -1,0 +1,114 @@
+package lifecycle
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// unixPair returns both ends of a Unix socket connection.
+func unixPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "S"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// TestRawIO: the raw-syscall session I/O behaves as net.Conn does for
+// everything the session code relies on.
+func TestRawIO(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, srv net.Conn, r *rawIO, cli net.Conn)
+	}{
+		{"reads what the client wrote, waiting for it", func(t *testing.T, _ net.Conn, r *rawIO, cli net.Conn) {
+			go func() { time.Sleep(20 * time.Millisecond); cli.Write([]byte("ISVALID x\n")) }()
+			buf := make([]byte, 64)
+			n, err := r.read(buf)
+			if err != nil || string(buf[:n]) != "ISVALID x\n" {
+				t.Fatalf("read = %q, %v", buf[:n], err)
+			}
+		}},
+		{"writes all, also more than the socket buffer", func(t *testing.T, _ net.Conn, r *rawIO, cli net.Conn) {
+			big := make([]byte, 4<<20)
+			for i := range big {
+				big[i] = byte(i)
+			}
+			got := make(chan []byte)
+			go func() { b, _ := io.ReadAll(io.LimitReader(cli, int64(len(big)))); got <- b }()
+			if n, err := r.write(big); n != len(big) || err != nil {
+				t.Fatalf("write = %d, %v", n, err)
+			}
+			if b := <-got; string(b) != string(big) {
+				t.Fatal("client read other bytes")
+			}
+		}},
+		{"EOF when the client closed", func(t *testing.T, _ net.Conn, r *rawIO, cli net.Conn) {
+			cli.Close()
+			if _, err := r.read(make([]byte, 8)); err != io.EOF {
+				t.Fatalf("read after close = %v, want io.EOF", err)
+			}
+		}},
+		{"a read deadline is a timeout", func(t *testing.T, srv net.Conn, r *rawIO, _ net.Conn) {
+			srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+			_, err := r.read(make([]byte, 8))
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read past deadline = %v, want a timeout", err)
+			}
+		}},
+		{"a past deadline ends a pending read", func(t *testing.T, srv net.Conn, r *rawIO, _ net.Conn) {
+			go func() { time.Sleep(20 * time.Millisecond); srv.SetReadDeadline(time.Unix(1, 0)) }()
+			if _, err := r.read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read = %v, want the deadline", err)
+			}
+		}},
+		{"closing ends a pending read with net.ErrClosed", func(t *testing.T, srv net.Conn, r *rawIO, _ net.Conn) {
+			go func() { time.Sleep(20 * time.Millisecond); srv.Close() }()
+			if _, err := r.read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("read = %v, want net.ErrClosed", err)
+			}
+		}},
+		{"writing to a client gone is EPIPE or ECONNRESET", func(t *testing.T, _ net.Conn, r *rawIO, cli net.Conn) {
+			cli.Close()
+			var err error
+			for range 3 {
+				if _, err = r.write([]byte("OK\n")); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("write = %v, want EPIPE", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := unixPair(t)
+			r := newRawIO(srv)
+			if r == nil {
+				t.Fatal("no rawIO for a Unix socket")
+			}
+			tc.run(t, srv, r, cli)
+		})
+	}
+	if newRawIO(&net.TCPConn{}) != nil {
+		t.Error("rawIO for a TCP connection")
+	}
+}
