@@ -31,9 +31,9 @@ func (s *Staging) mergeTwo(out *genWriter) error {
 			bStart = sm.off
 		}
 		lo := s.fileSource(sp.off, aEnd-sp.off)
-		lo.hi = pivot
+		lo.hi, lo.hiP = pivot, prefix(pivot)
 		hi := s.fileSource(bStart, sp.off+sp.n-bStart)
-		hi.lo = pivot
+		hi.lo, hi.loP = pivot, prefix(pivot)
 		low, high = append(low, lo), append(high, hi)
 	}
 	hf, err := os.CreateTemp(s.c.dir, "merge-*.tmp")
