@@ -50,18 +50,22 @@ func BenchmarkIngestOrder(b *testing.B) {
 		for _, order := range []testpki.Order{testpki.RevocationOrder, testpki.SortedOrder, testpki.ReverseOrder} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, order), func(b *testing.B) {
 				set := testpki.RealSerials(n, 7, order)
-				runtime.GC()
-				var base runtime.MemStats
-				runtime.ReadMemStats(&base)
 				at := time.Unix(1_600_000_000, 0)
-				var peak uint64
+				var grow float64
 				b.ResetTimer()
 				for range b.N {
+					// Each ingest is measured from the heap it starts
+					// with: an earlier iteration's garbage is not its own.
+					b.StopTimer()
+					runtime.GC()
+					var base runtime.MemStats
+					runtime.ReadMemStats(&base)
+					b.StartTimer()
 					c, err := crlcache.Open(b.TempDir(), crlcache.Options{})
 					if err != nil {
 						b.Fatal(err)
 					}
-					peak = max(peak, peakHeap(func() {
+					peak := peakHeap(func() {
 						st, _ := c.Begin()
 						for i := range set.Len() {
 							if err := st.Add(set.At(i), 2, at.Add(time.Duration(i)*time.Second)); err != nil {
@@ -71,10 +75,10 @@ func BenchmarkIngestOrder(b *testing.B) {
 						if err := st.Commit(crlcache.Meta{IssuerHash: hashA}, crlcache.CommitOptions{}); err != nil {
 							b.Fatal(err)
 						}
-					}))
+					})
 					c.Close()
+					grow = max(grow, float64(peak-min(peak, base.HeapInuse))/1e6)
 				}
-				grow := float64(peak-min(peak, base.HeapInuse)) / 1e6
 				b.ReportMetric(grow, "heap-MB")
 				// The sort buffers (~6 MB) are off the Go heap; what remains
 				// is the merge's read buffers, samples and writers.
