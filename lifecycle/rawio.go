@@ -20,9 +20,21 @@ import (
 // inside RawConn.Read/Write, which still park the goroutine on the
 // netpoller on EAGAIN and honour the connection's deadlines.
 
-// rawIO reads and writes a Unix socket with raw system calls.
+// rawIO reads and writes a Unix socket with raw system calls. The
+// functions given to RawConn are made once, with their arguments and
+// results in the struct, so that a command costs no allocation; one
+// goroutine reads and one writes at a time (the session's).
 type rawIO struct {
-	rc syscall.RawConn
+	rc      syscall.RawConn
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+
+	rp    []byte // read: the buffer, bytes read, error
+	rn    int
+	rerr  syscall.Errno
+	wp    []byte // write: what is left to write, error
+	wdone int
+	werr  syscall.Errno
 }
 
 // newRawIO returns a rawIO for c, or nil when c is not a Unix socket.
@@ -35,7 +47,41 @@ func newRawIO(c net.Conn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	return &rawIO{rc: rc}
+	r := &rawIO{rc: rc}
+	r.readFn, r.writeFn = r.readOnce, r.writeAll
+	return r
+}
+
+// readOnce is RawConn.Read's function: one read(2), retried on EINTR;
+// false (wait for the socket) on EAGAIN.
+func (r *rawIO) readOnce(fd uintptr) bool {
+	for {
+		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)))
+		if e == syscall.EINTR {
+			continue
+		}
+		r.rn, r.rerr = int(m), e
+		return e != syscall.EAGAIN
+	}
+}
+
+// writeAll is RawConn.Write's function: write(2) until r.wp is written
+// or an error; false (wait for room) on EAGAIN.
+func (r *rawIO) writeAll(fd uintptr) bool {
+	for r.wdone < len(r.wp) {
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.wp[r.wdone])), uintptr(len(r.wp)-r.wdone))
+		switch e {
+		case 0:
+			r.wdone += int(m)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.werr = e
+			return true
+		}
+	}
+	return true
 }
 
 // read is net.Conn.Read.
@@ -43,18 +89,10 @@ func (r *rawIO) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == syscall.EINTR {
-				continue
-			}
-			n, errno = int(m), e
-			return e != syscall.EAGAIN
-		}
-	})
+	r.rp, r.rn, r.rerr = p, 0, 0
+	err := r.rc.Read(r.readFn)
+	n, errno := r.rn, r.rerr
+	r.rp = nil
 	switch {
 	case err != nil:
 		return 0, opError("read", err)
@@ -68,24 +106,13 @@ func (r *rawIO) read(p []byte) (int, error) {
 
 // write is net.Conn.Write: all of p, or an error.
 func (r *rawIO) write(p []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		for done < len(p) {
-			m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
-			switch e {
-			case 0:
-				done += int(m)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.wp, r.wdone, r.werr = p, 0, 0
+	err := r.rc.Write(r.writeFn)
+	done, errno := r.wdone, r.werr
+	r.wp = nil
 	switch {
 	case err != nil:
 		return done, opError("write", err)

@@ -112,3 +112,28 @@ func TestRawIO(t *testing.T) {
 		t.Error("rawIO for a TCP connection")
 	}
 }
+
+// TestRawIONoAllocation: a command's read and write allocate nothing
+// (the functions handed to RawConn are made once per connection).
+func TestRawIONoAllocation(t *testing.T) {
+	srv, cli := unixPair(t)
+	r := newRawIO(srv)
+	line, ok, buf := []byte("ISVALID x\n"), []byte("OK\n"), make([]byte, 64)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := cli.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.write(ok); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(cli, buf[:3]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("%.1f allocations per command, want 0", allocs)
+	}
+}
