@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -117,6 +116,7 @@ type genFile struct {
 	path    string
 	keys    []byte   // first keys of the blocks, concatenated
 	keyOff  []uint32 // start of block i's first key in keys; len = blocks+1
+	keyPfx  []uint64 // prefix() of block i's first key: the lookup's binary search reads one array, one cache line per step
 	offs    []int64  // block offsets; len = blocks+1 (last = index offset)
 	entries uint64
 	refs    atomic.Int64
@@ -205,6 +205,10 @@ func (g *genFile) parseIndex(ix []byte, blocks int, end int64) error {
 	}
 	g.keyOff = append(g.keyOff, uint32(len(g.keys)))
 	g.offs = append(g.offs, end)
+	g.keyPfx = make([]uint64, blocks)
+	for i := range blocks {
+		g.keyPfx[i] = prefix(g.firstKey(i))
+	}
 	return nil
 }
 
@@ -265,8 +269,7 @@ func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, foun
 	if g.m != nil {
 		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
 	}
-	nb := g.blocks()
-	i := sort.Search(nb, func(i int) bool { return bytes.Compare(g.firstKey(i), key) > 0 }) - 1
+	i := g.findBlock(key) - 1
 	if i < 0 {
 		return 0, 0, false, nil
 	}
@@ -277,6 +280,24 @@ func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, foun
 		return 0, 0, false, err
 	}
 	return sc.b.find(key, sc.tmp)
+}
+
+// findBlock returns the first block whose first key is above key
+// (blocks() when none is): a binary search on the first keys' prefixes,
+// comparing whole keys only when the prefixes are equal.
+func (g *genFile) findBlock(key []byte) int {
+	p := prefix(key)
+	lo, hi := 0, len(g.keyPfx)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		q := g.keyPfx[mid]
+		if q > p || (q == p && bytes.Compare(g.firstKey(mid), key) > 0) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // each calls fn for every entry in key order. It reads with pread, not
