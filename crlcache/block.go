@@ -189,21 +189,39 @@ func (c *cursor) restart(i int) error {
 	return nil
 }
 
+// restartKey returns the key of the entry at restart point i, in place.
+func (b *block) restartKey(i int) ([]byte, error) {
+	off := int(binary.BigEndian.Uint16(b.restarts[2*i:]))
+	if off >= len(b.data) {
+		return nil, errCorruptBlock
+	}
+	d := b.data[off:]
+	shared, n := binary.Uvarint(d)
+	if n <= 0 || shared != 0 {
+		return nil, errCorruptBlock
+	}
+	sl, m := binary.Uvarint(d[n:])
+	if m <= 0 || sl > maxKeyLen || uint64(len(d)-n-m) < sl {
+		return nil, errCorruptBlock
+	}
+	return d[n+m : n+m+int(sl)], nil
+}
+
 // find looks key up in the block. scratch is reused for the key buffer.
 func (b *block) find(key, scratch []byte) (reason uint16, at int64, found bool, err error) {
 	c := cursor{b: b, key: scratch[:0]}
 	nr := len(b.restarts) / 2
-	// The last restart point whose key is <= key.
+	// The last restart point whose key is <= key. A restart entry
+	// shares nothing with its predecessor, so its key is compared where
+	// it lies, without decoding the rest of the entry.
 	lo, hi := 0, nr
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if err := c.restart(mid); err != nil {
+		rk, err := b.restartKey(mid)
+		if err != nil {
 			return 0, 0, false, err
 		}
-		if ok, err := c.next(); err != nil || !ok {
-			return 0, 0, false, errCorruptBlock
-		}
-		if bytes.Compare(c.key, key) <= 0 {
+		if bytes.Compare(rk, key) <= 0 {
 			lo = mid + 1
 		} else {
 			hi = mid
