@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"slices"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
