@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,6 +105,7 @@ type Session struct {
 	err        error     // fatal I/O error
 	armed      time.Time // read deadline set on conn (zero: none); see armRead
 	carry      []byte    // see readLine
+	num        [10]byte  // writeErr's digits (a local array would escape)
 }
 
 // NewSession prepares a session with the given id and peer credentials.
@@ -367,14 +369,34 @@ func (s *Session) reply(herr error) error {
 	if src == gpgerr.SourceUnknown {
 		src = s.srv.ErrorSource
 	}
-	text := trunc(code.Error(), 50)
-	line := fmt.Sprintf("ERR %d %s <%s>", gpgerr.WireValue(src, code), text, trunc(src.String(), 30))
-	if d := gpgerr.DetailOf(herr); d != "" {
-		line += " - " + trunc(EscapeStatus(d), 100)
-	}
 	s.closeAfter = false
-	s.writeLine(line)
+	s.writeErr(gpgerr.WireValue(src, code), trunc(code.Error(), 50), trunc(src.String(), 30), gpgerr.DetailOf(herr))
 	return s.flush()
+}
+
+// writeErr buffers "ERR <value> <text> <<source>>[ - <detail>]" without
+// formatting through fmt (a revoked certificate is an ERR, and half of a
+// busy daemon's answers can be ERR lines). The line stays far below
+// maxOutLine: 10 digits, 50 + 30 characters, a detail cut to 100.
+func (s *Session) writeErr(value uint32, text, source, detail string) {
+	if s.err != nil {
+		return
+	}
+	w := s.w
+	w.WriteString("ERR ")
+	w.Write(strconv.AppendUint(s.num[:0], uint64(value), 10))
+	w.WriteByte(' ')
+	w.WriteString(text)
+	w.WriteString(" <")
+	w.WriteString(source)
+	w.WriteByte('>')
+	if detail != "" {
+		w.WriteString(" - ")
+		w.WriteString(trunc(EscapeStatus(detail), 100))
+	}
+	if err := w.WriteByte('\n'); err != nil {
+		s.err = err
+	}
 }
 
 func trunc(s string, n int) string {

@@ -351,8 +351,15 @@ func ErrorFromOS(err error) *Error {
 
 // CodeOf returns the gpg-error code best describing err.
 func CodeOf(err error) Code {
-	if err == nil {
+	// The common cases without errors.As, whose target escapes (an
+	// allocation per call, several per failed command).
+	switch e := err.(type) {
+	case nil:
 		return ErrNoError
+	case Code:
+		return e
+	case *Error:
+		return e.Code
 	}
 	var e *Error
 	if errors.As(err, &e) {
@@ -377,6 +384,12 @@ func CodeOf(err error) Code {
 
 // SourceOf returns the source recorded in err (0 if none).
 func SourceOf(err error) Source {
+	switch e := err.(type) {
+	case nil, Code:
+		return SourceUnknown
+	case *Error:
+		return e.Source
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Source
@@ -386,6 +399,12 @@ func SourceOf(err error) Source {
 
 // DetailOf returns the detail text of err ("" if none).
 func DetailOf(err error) string {
+	switch e := err.(type) {
+	case nil, Code:
+		return ""
+	case *Error:
+		return e.Detail
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Detail
