@@ -304,8 +304,8 @@ func (h *head) less(o *head) bool {
 // merge writes the union of sorted sources to out in key order, through a
 // loser tree: after each entry written only the path from the winner's
 // leaf to the root is replayed, one comparison per level and no moves of
-// heads (a binary heap needed two comparisons and a swap per level, which
-// on the random-order CRLs of issue 11 was a third of the ingest).
+// heads (a binary heap needed two comparisons and a swap per level: about
+// a fifth of a 3M random-order ingest's CPU, 15% more time than this).
 func merge(srcs []source, out *genWriter) error {
 	h := make([]head, 0, len(srcs))
 	for _, s := range srcs {
@@ -368,10 +368,7 @@ func newLoserTree(h []head) *loserTree {
 		}
 		win[i], t.node[i] = a, b
 	}
-	t.node[0] = win[1]
-	if k == 1 {
-		t.node[0] = 0
-	}
+	t.node[0] = win[1] // with one head: win[1] is that leaf, 0
 	return t
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"math/big"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,14 +128,9 @@ func memServer(t *testing.T, big string) string {
 		}
 	})
 	mux.HandleFunc("/big.pem", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, big) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return "http://" + ln.Addr().String()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // runMeasured runs prog and returns its output and its peak resident size

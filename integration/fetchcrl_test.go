@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,14 +61,11 @@ func newFCLab(t *testing.T) *fcLab { return newFCLabB(t) }
 
 func newFCLabB(t testing.TB) *fcLab {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &fcLab{dir: t.TempDir(), base: "http://" + ln.Addr().String(), files: map[string][]byte{}, mtimes: map[string]time.Time{}, cas: map[string]*testpki.Cert{}}
-	hs := &http.Server{Handler: l, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	srv := httptest.NewUnstartedServer(nil) // the lab serves, and needs its own address first
+	l := &fcLab{dir: t.TempDir(), base: "http://" + srv.Listener.Addr().String(), files: map[string][]byte{}, mtimes: map[string]time.Time{}, cas: map[string]*testpki.Cert{}}
+	srv.Config.Handler = l
+	srv.Start()
+	t.Cleanup(srv.Close)
 	l.certs = filepath.Join(l.dir, "certs")
 	os.MkdirAll(l.certs, 0o755)
 	return l

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,14 +42,9 @@ var nonceExt = []byte{0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01
 
 func newOCSPResponder(t testing.TB, ca, signer *testpki.Cert) (*ocspResponder, string) {
 	r := &ocspResponder{t: t, dir: t.TempDir(), openssl: requireTool(t, "openssl"), ca: ca, signer: signer}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return r, "http://" + ln.Addr().String() + "/ocsp"
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return r, srv.URL + "/ocsp"
 }
 
 // add records a certificate in the responder's index: revoked or valid.
