@@ -20,6 +20,19 @@ import (
 // inside RawConn.Read/Write, which still park the goroutine on the
 // netpoller on EAGAIN and honour the connection's deadlines.
 
+// Reading a command without waking its sender. A Unix stream socket
+// charges the bytes a client wrote to the client's socket until they are
+// consumed; consuming them frees that room and wakes whoever sleeps on
+// the client's socket, which during a ping-pong is the client itself,
+// blocked in its read for our answer. It wakes, finds nothing and sleeps
+// again: a second wakeup (an inter-processor interrupt on a VM) per
+// command, for nothing. So an interactive read (the previous read did not
+// fill the buffer) peeks the bytes (MSG_PEEK) and consumes them at the
+// start of the next read, after the answer was written: by then the
+// answer has woken the client and nobody sleeps on its socket. A bulk
+// transfer (reads that fill the buffer) reads plainly, so it pays no
+// second copy.
+
 // rawIO reads and writes a Unix socket with raw system calls. The
 // functions given to RawConn are made once, with their arguments and
 // results in the struct, so that a command costs no allocation; one
@@ -32,6 +45,8 @@ type rawIO struct {
 	rp    []byte // read: the buffer, bytes read, error
 	rn    int
 	rerr  syscall.Errno
+	owed  int    // bytes returned by a peek, still to consume
+	bulk  bool   // the last read filled its buffer: read plainly
 	wp    []byte // write: what is left to write, error
 	wdone int
 	werr  syscall.Errno
@@ -52,15 +67,40 @@ func newRawIO(c net.Conn) *rawIO {
 	return r
 }
 
-// readOnce is RawConn.Read's function: one read(2), retried on EINTR;
-// false (wait for the socket) on EAGAIN.
+// readOnce is RawConn.Read's function: it consumes the bytes a peek
+// returned before, then peeks (or, in bulk, reads) once, retried on
+// EINTR; false (wait for the socket) on EAGAIN.
 func (r *rawIO) readOnce(fd uintptr) bool {
+	for r.owed > 0 {
+		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(min(r.owed, len(r.rp))))
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e != 0:
+			r.owed, r.rn, r.rerr = 0, 0, e
+			return true
+		case m == 0: // cannot happen: only this session consumes them
+			r.owed = 0
+		default:
+			r.owed -= int(m)
+		}
+	}
+	flags := uintptr(syscall.MSG_PEEK)
+	if r.bulk {
+		flags = 0
+	}
 	for {
-		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)))
+		m, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)), flags, 0, 0)
 		if e == syscall.EINTR {
 			continue
 		}
 		r.rn, r.rerr = int(m), e
+		if e == 0 {
+			if flags != 0 {
+				r.owed = int(m)
+			}
+			r.bulk = int(m) == len(r.rp)
+		}
 		return e != syscall.EAGAIN
 	}
 }

@@ -1,14 +1,18 @@
 package lifecycle
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // unixPair returns both ends of a Unix socket connection.
@@ -136,4 +140,87 @@ func TestRawIONoAllocation(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("%.1f allocations per command, want 0", allocs)
 	}
+}
+
+// TestRawIOPeek: an interactive read leaves the bytes it returned in the
+// socket (a peek) until the next read, which consumes them before
+// returning only what came after; the bytes a client sent reach the
+// session once and in order, whatever the sizes of the writes and of the
+// read buffers (interactive and bulk reads mixed).
+func TestRawIOPeek(t *testing.T) {
+	t.Run("the command stays queued until the next read", func(t *testing.T) {
+		srv, cli := unixPair(t)
+		r := newRawIO(srv)
+		buf := make([]byte, 64)
+		for _, line := range []string{"ISVALID a\n", "ISVALID bb\n", "BYE\n"} {
+			if _, err := cli.Write([]byte(line)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := r.read(buf)
+			if err != nil || string(buf[:n]) != line {
+				t.Fatalf("read = %q, %v; want %q", buf[:n], err, line)
+			}
+			if q := queued(t, srv); q != len(line) {
+				t.Fatalf("%d bytes queued after reading %q, want %d (peeked)", q, line, len(line))
+			}
+		}
+		cli.Close()
+		if n, err := r.read(buf); err != io.EOF {
+			t.Fatalf("read after close = %q, %v; want EOF", buf[:n], err)
+		}
+		if q := queued(t, srv); q != 0 {
+			t.Fatalf("%d bytes queued at EOF", q)
+		}
+	})
+	t.Run("every byte once, in order", func(t *testing.T) {
+		srv, cli := unixPair(t)
+		r := newRawIO(srv)
+		rng := rand.New(rand.NewPCG(1, 2))
+		want := make([]byte, 1<<20)
+		for i := range want {
+			want[i] = byte(rng.IntN(256))
+		}
+		go func() {
+			for p := want; len(p) > 0; {
+				n := min(len(p), 1+rng.IntN(9000))
+				if _, err := cli.Write(p[:n]); err != nil {
+					return
+				}
+				p = p[n:]
+			}
+		}()
+		var got []byte
+		buf := make([]byte, 8192)
+		sizes := rand.New(rand.NewPCG(3, 4))
+		for len(got) < len(want) {
+			n, err := r.read(buf[:1+sizes.IntN(len(buf))])
+			if err != nil {
+				t.Fatalf("read after %d bytes: %v", len(got), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatal("the session read other bytes than the client wrote")
+		}
+	})
+}
+
+// queued returns the bytes waiting in c's receive queue (SIOCINQ).
+func queued(t *testing.T, c net.Conn) int {
+	t.Helper()
+	rc, err := c.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	return n
 }
