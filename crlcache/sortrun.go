@@ -1,7 +1,6 @@
 package crlcache
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -19,19 +18,23 @@ const spillBuffer = 16 << 10
 // runEntries is the size of a sorted run (a variable for tests).
 var runEntries = 48 << 10
 
-// ref is one entry of a run; its key lives in the run's arena. pfx is the
-// key's first 8 bytes (big-endian, zero-padded) so that most comparisons
-// are one integer compare.
+// ref is one entry of a run; its key lives in the run's arena, at
+// run.offs[idx] (idx: the entry's place in the run, in the order added).
+// pfx is the key's first 8 bytes (big-endian, zero-padded) so that most
+// comparisons are one integer compare.
 type ref struct {
 	pfx    uint64
-	off    uint32
+	idx    uint32
 	klen   uint16
 	reason uint16
 	at     int64
 }
 
+// run is a batch of entries: their keys one after the other in arena, in
+// the order added, and their refs (sorted by sort).
 type run struct {
 	arena []byte
+	offs  []uint32 // offs[i]: where entry i's key starts in arena
 	refs  []ref
 	frees []func()
 }
@@ -42,8 +45,9 @@ const runKeyBytes = 22
 
 func newRun() *run {
 	arena, fa := offHeap(runEntries * runKeyBytes)
+	offs, fo := offHeapUint32s(runEntries)
 	refs, fr := offHeapRefs(runEntries)
-	return &run{arena: arena[:0], refs: refs, frees: []func(){fa, fr}}
+	return &run{arena: arena[:0], offs: offs, refs: refs, frees: []func(){fa, fo, fr}}
 }
 
 // full reports whether the run must be handed off before the next key.
@@ -56,18 +60,21 @@ func (r *run) free() {
 	for _, f := range r.frees {
 		f()
 	}
-	r.frees, r.arena, r.refs = nil, nil, nil
+	r.frees, r.arena, r.offs, r.refs = nil, nil, nil, nil
 }
 
-func (r *run) reset() { r.arena, r.refs = r.arena[:0], r.refs[:0] }
+func (r *run) reset() { r.arena, r.offs, r.refs = r.arena[:0], r.offs[:0], r.refs[:0] }
 
-func (r *run) key(e *ref) []byte { return r.arena[e.off : e.off+uint32(e.klen)] }
+func (r *run) key(e *ref) []byte {
+	off := r.offs[e.idx]
+	return r.arena[off : off+uint32(e.klen)]
+}
 
 // add appends key (copied) to the run.
 func (r *run) add(key []byte, reason uint16, at int64) {
-	off := len(r.arena)
+	r.offs = append(r.offs, uint32(len(r.arena)))
 	r.arena = append(r.arena, key...)
-	r.refs = append(r.refs, ref{pfx: prefix(key), off: uint32(off), klen: uint16(len(key)), reason: reason, at: at})
+	r.refs = append(r.refs, ref{pfx: prefix(key), idx: uint32(len(r.refs)), klen: uint16(len(key)), reason: reason, at: at})
 }
 
 // sort orders the run by key and refuses duplicates: an LSD radix sort on
@@ -128,30 +135,56 @@ func (r *run) sort(tmp []ref) ([]ref, error) {
 }
 
 // spill writes a sorted run as records (uvarint len, key, uvarint reason,
-// varint revokedAt) starting at file offset base. It returns the bytes
-// written and every sampleEvery-th key with its record's offset, which
-// let Commit split the merge in two.
-func (r *run) spill(w *bufio.Writer, base int64) (int64, []sample, error) {
-	var n int64
+// varint revokedAt) starting at file offset base, assembled in out (grown
+// when too small). It returns the bytes written and every sampleEvery-th
+// key with its record's offset, which let Commit split the merge in two.
+// It uses up the run: only reset may follow.
+//
+// The records are assembled in two passes so that the arena is read in
+// the order it was written, whatever the CRL's order: the first pass, in
+// key order, writes each record but its key and notes in offs where the
+// key goes (and its length); the second copies the keys, reading the
+// arena from start to end. Copying each key in key order instead reads
+// the arena at random when the CRL lists its serials unsorted: a cache
+// miss per entry, which made spilling a random-order run several times
+// slower than a sorted one (docs/performance.md).
+func (r *run) spill(w io.Writer, base int64, out []byte) (int64, []sample, error) {
+	if need := len(r.arena) + len(r.refs)*maxRecordOverhead; len(out) < need {
+		out = make([]byte, need)
+	}
+	if len(out) >= 1<<(32-keyLenBits) {
+		return 0, nil, fmt.Errorf("crlcache: sorted run of %d bytes: too large", len(out))
+	}
 	var samples []sample
-	var rec []byte
+	pos := 0
 	for i := range r.refs {
 		e := &r.refs[i]
-		k := r.key(e)
 		if i%sampleEvery == 0 {
-			samples = append(samples, sample{key: append([]byte(nil), k...), off: base + n})
+			samples = append(samples, sample{key: append([]byte(nil), r.key(e)...), off: base + int64(pos)})
 		}
-		rec = binary.AppendUvarint(rec[:0], uint64(e.klen))
-		rec = append(rec, k...)
-		rec = binary.AppendUvarint(rec, uint64(e.reason))
-		rec = binary.AppendVarint(rec, e.at)
-		if _, err := w.Write(rec); err != nil {
-			return n, nil, err
-		}
-		n += int64(len(rec))
+		pos += binary.PutUvarint(out[pos:], uint64(e.klen))
+		r.offs[e.idx] = uint32(pos)<<keyLenBits | uint32(e.klen)
+		pos += int(e.klen)
+		pos += binary.PutUvarint(out[pos:], uint64(e.reason))
+		pos += binary.PutVarint(out[pos:], e.at)
 	}
-	return n, samples, nil
+	off := 0
+	for _, v := range r.offs[:len(r.refs)] {
+		kl := int(v & (1<<keyLenBits - 1))
+		copy(out[v>>keyLenBits:], r.arena[off:off+kl])
+		off += kl
+	}
+	if _, err := w.Write(out[:pos]); err != nil {
+		return 0, nil, err
+	}
+	return int64(pos), samples, nil
 }
+
+// keyLenBits is the low bits of offs that hold a key's length during spill.
+const keyLenBits = 9
+
+// maxRecordOverhead bounds a spilled record's bytes besides its key.
+const maxRecordOverhead = binary.MaxVarintLen16 + binary.MaxVarintLen16 + binary.MaxVarintLen64
 
 // sample is a key of a spilled run and the offset of its record.
 type sample struct {

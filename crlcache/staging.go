@@ -36,7 +36,8 @@ type Staging struct {
 	sw       *bufio.Writer
 	spillOff int64
 	spans    []span
-	tmp      []ref // radix sort scratch (the sorter's, then write's)
+	tmp      []ref  // radix sort scratch (the sorter's, then write's)
+	out      []byte // the same memory, where spill assembles a run
 	runs     []*run
 	frees    []func()
 
@@ -58,7 +59,7 @@ func (c *Cache) Begin() (*Staging, error) {
 	s := &Staging{c: c, gen: gen, cur: newRun()}
 	s.runs = append(s.runs, s.cur)
 	var free func()
-	s.tmp, free = offHeapRefs(runEntries)
+	s.tmp, s.out, free = offHeapScratch(runEntries)
 	s.frees = append(s.frees, free)
 	return s, nil
 }
@@ -141,7 +142,7 @@ func (s *Staging) sorter() {
 		if err == nil {
 			var n int64
 			var samples []sample
-			n, samples, err = r.spill(s.sw, s.spillOff)
+			n, samples, err = r.spill(s.sw, s.spillOff, s.out)
 			s.mu.Lock()
 			s.spans = append(s.spans, span{off: s.spillOff, n: n, samples: samples})
 			s.spillOff += n
@@ -190,7 +191,7 @@ func (s *Staging) release() {
 	for _, f := range s.frees {
 		f()
 	}
-	s.runs, s.frees, s.cur, s.tmp = nil, nil, nil, nil
+	s.runs, s.frees, s.cur, s.tmp, s.out = nil, nil, nil, nil, nil
 }
 
 // span is a spilled run: its place in the staging file and key samples.
@@ -218,7 +219,7 @@ func (s *Staging) write(path string) error {
 	for _, f := range s.frees {
 		f()
 	}
-	s.runs, s.frees, s.tmp = []*run{s.cur}, nil, nil
+	s.runs, s.frees, s.tmp, s.out = []*run{s.cur}, nil, nil, nil
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("crlcache: creating %s: %w", path, err)
