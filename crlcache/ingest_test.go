@@ -36,13 +36,17 @@ func ingest(t testing.TB, c *crlcache.Cache, num string, serials [][]byte) error
 	return st.Commit(crlcache.Meta{IssuerHash: hashA, Number: num, ThisUpdate: time.Now()}, crlcache.CommitOptions{})
 }
 
-// randomSerials makes n distinct serials of 1..21 bytes, many sharing
-// prefixes (the hard case for prefix compression and pivots).
+// randomSerials makes n distinct serials of 1..21 bytes, one in forty up
+// to 255, many sharing prefixes (the hard case for prefix compression and
+// pivots).
 func randomSerials(rng *rand.Rand, n int) [][]byte {
 	seen := map[string]bool{}
 	var out [][]byte
 	for len(out) < n {
 		l := 1 + rng.IntN(21)
+		if rng.IntN(40) == 0 {
+			l = 22 + rng.IntN(234)
+		}
 		s := make([]byte, l)
 		for i := range s {
 			s[i] = byte(rng.IntN(4)) // few distinct bytes: long shared prefixes

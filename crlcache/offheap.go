@@ -26,17 +26,11 @@ func offHeapRefs(n int) ([]ref, func()) {
 	return unsafe.Slice((*ref)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0], free
 }
 
-// offHeapUint32s returns a slice of n uint32s outside the Go heap.
-func offHeapUint32s(n int) ([]uint32, func()) {
-	b, free := offHeap(n * 4)
-	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0], free
-}
-
 // offHeapScratch returns the sort scratch of an ingest: room for n refs,
 // and the same memory as bytes, enough for the spilled records of a run
 // of n entries (run.spill).
 func offHeapScratch(n int) ([]ref, []byte, func()) {
-	size := max(n*int(unsafe.Sizeof(ref{})), n*(runKeyBytes+maxRecordOverhead))
+	size := max(n*int(unsafe.Sizeof(ref{})), n*(runKeyBytes+maxRecordOverhead)+8)
 	b, free := offHeap(size)
 	return unsafe.Slice((*ref)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0], b, free
 }

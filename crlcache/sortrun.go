@@ -18,23 +18,22 @@ const spillBuffer = 16 << 10
 // runEntries is the size of a sorted run (a variable for tests).
 var runEntries = 48 << 10
 
-// ref is one entry of a run; its key lives in the run's arena, at
-// run.offs[idx] (idx: the entry's place in the run, in the order added).
+// ref is one entry of a run; its key lives in the run's arena at off.
 // pfx is the key's first 8 bytes (big-endian, zero-padded) so that most
 // comparisons are one integer compare.
 type ref struct {
 	pfx    uint64
-	idx    uint32
+	off    uint32
 	klen   uint16
 	reason uint16
 	at     int64
 }
 
 // run is a batch of entries: their keys one after the other in arena, in
-// the order added, and their refs (sorted by sort).
+// the order added (each at least slotLen bytes, zero-padded), and their
+// refs (sorted by sort).
 type run struct {
 	arena []byte
-	offs  []uint32 // offs[i]: where entry i's key starts in arena
 	refs  []ref
 	frees []func()
 }
@@ -45,9 +44,8 @@ const runKeyBytes = 22
 
 func newRun() *run {
 	arena, fa := offHeap(runEntries * runKeyBytes)
-	offs, fo := offHeapUint32s(runEntries)
 	refs, fr := offHeapRefs(runEntries)
-	return &run{arena: arena[:0], offs: offs, refs: refs, frees: []func(){fa, fo, fr}}
+	return &run{arena: arena[:0], refs: refs, frees: []func(){fa, fr}}
 }
 
 // full reports whether the run must be handed off before the next key.
@@ -60,22 +58,27 @@ func (r *run) free() {
 	for _, f := range r.frees {
 		f()
 	}
-	r.frees, r.arena, r.offs, r.refs = nil, nil, nil, nil
+	r.frees, r.arena, r.refs = nil, nil, nil
 }
 
-func (r *run) reset() { r.arena, r.offs, r.refs = r.arena[:0], r.offs[:0], r.refs[:0] }
+func (r *run) reset() { r.arena, r.refs = r.arena[:0], r.refs[:0] }
 
-func (r *run) key(e *ref) []byte {
-	off := r.offs[e.idx]
-	return r.arena[off : off+uint32(e.klen)]
-}
+func (r *run) key(e *ref) []byte { return r.arena[e.off : e.off+uint32(e.klen)] }
 
 // add appends key (copied) to the run.
 func (r *run) add(key []byte, reason uint16, at int64) {
-	r.offs = append(r.offs, uint32(len(r.arena)))
+	off := len(r.arena)
 	r.arena = append(r.arena, key...)
-	r.refs = append(r.refs, ref{pfx: prefix(key), idx: uint32(len(r.refs)), klen: uint16(len(key)), reason: reason, at: at})
+	if len(key) < slotLen {
+		var zero [slotLen]byte
+		r.arena = append(r.arena, zero[:slotLen-len(key)]...)
+	}
+	r.refs = append(r.refs, ref{pfx: prefix(key), off: uint32(off), klen: uint16(len(key)), reason: reason, at: at})
 }
+
+// slotLen is the least room of a key in the arena: spill writes a slot
+// of that size over each key.
+const slotLen = 4
 
 // sort orders the run by key and refuses duplicates: an LSD radix sort on
 // the 8-byte prefixes (bytes that are the same in every key, such as the
@@ -142,14 +145,16 @@ func (r *run) sort(tmp []ref) ([]ref, error) {
 //
 // The records are assembled in two passes so that the arena is read in
 // the order it was written, whatever the CRL's order: the first pass, in
-// key order, writes each record but its key and notes in offs where the
-// key goes (and its length); the second copies the keys, reading the
-// arena from start to end. Copying each key in key order instead reads
-// the arena at random when the CRL lists its serials unsorted: a cache
-// miss per entry, which made spilling a random-order run several times
-// slower than a sorted one (docs/performance.md).
+// key order, writes each record with only its key's first 8 bytes (from
+// pfx) and leaves, over the first slotLen bytes of the key in the arena,
+// a slot saying where the key goes and how long it is; the second walks
+// the arena from start to end and copies the rest of each key. Copying
+// each key in key order instead reads the arena at random when the CRL
+// lists its serials unsorted: a cache miss per entry, which made spilling
+// a random-order run several times slower than a sorted one
+// (docs/performance.md).
 func (r *run) spill(w io.Writer, base int64, out []byte) (int64, []sample, error) {
-	if need := len(r.arena) + len(r.refs)*maxRecordOverhead; len(out) < need {
+	if need := len(r.arena) + len(r.refs)*maxRecordOverhead + 8; len(out) < need {
 		out = make([]byte, need)
 	}
 	if len(out) >= 1<<(32-keyLenBits) {
@@ -163,16 +168,20 @@ func (r *run) spill(w io.Writer, base int64, out []byte) (int64, []sample, error
 			samples = append(samples, sample{key: append([]byte(nil), r.key(e)...), off: base + int64(pos)})
 		}
 		pos += binary.PutUvarint(out[pos:], uint64(e.klen))
-		r.offs[e.idx] = uint32(pos)<<keyLenBits | uint32(e.klen)
+		// Bytes past a short key are overwritten by what follows.
+		binary.BigEndian.PutUint64(out[pos:], e.pfx)
+		binary.LittleEndian.PutUint32(r.arena[e.off:], uint32(pos)<<keyLenBits|uint32(e.klen))
 		pos += int(e.klen)
 		pos += binary.PutUvarint(out[pos:], uint64(e.reason))
 		pos += binary.PutVarint(out[pos:], e.at)
 	}
-	off := 0
-	for _, v := range r.offs[:len(r.refs)] {
+	for off := 0; off < len(r.arena); {
+		v := binary.LittleEndian.Uint32(r.arena[off:])
 		kl := int(v & (1<<keyLenBits - 1))
-		copy(out[v>>keyLenBits:], r.arena[off:off+kl])
-		off += kl
+		if kl > 8 {
+			copy(out[int(v>>keyLenBits)+8:], r.arena[off+8:off+kl])
+		}
+		off += max(kl, slotLen)
 	}
 	if _, err := w.Write(out[:pos]); err != nil {
 		return 0, nil, err
