@@ -50,8 +50,9 @@ func serveFloor(sock string) int {
 			return 1
 		}
 		go func() {
-			defer c.Close()
-			srv.ServeConn(context.Background(), lifecycle.RawConn(c), nil)
+			rc := lifecycle.RawConn(c)
+			defer rc.Close()
+			srv.ServeConn(context.Background(), rc, nil)
 		}()
 	}
 }

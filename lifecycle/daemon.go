@@ -296,6 +296,12 @@ func (d *Daemon) session(c *trackedConn) {
 	id := c.id
 	d.active.Add(1)
 	defer func() {
+		if c.raw != nil {
+			// A close with unread bytes would reset the client.
+			if err := c.raw.settle(); err != nil && !clientGone(err) {
+				d.Log.Debug("consuming the last command", "session", id, "err", err)
+			}
+		}
 		c.Close()
 		d.mu.Lock()
 		delete(d.conns, c)

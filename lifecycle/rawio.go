@@ -70,19 +70,18 @@ func newRawIO(c net.Conn) *rawIO {
 // readOnce is RawConn.Read's function: it consumes the bytes a peek
 // returned before, then peeks (or, in bulk, reads) once, retried on
 // EINTR; false (wait for the socket) on EAGAIN.
+//
+// The consuming read asks for the whole buffer: bytes past the ones owed
+// arrived since and are returned (consumed: the client that sent them is
+// not waiting for this answer's wakeup any more). When it returns exactly
+// the bytes owed and the buffer had room for more, the socket was empty
+// at that moment, so the goroutine waits for the socket at once instead of
+// peeking into an empty socket first: the wait is edge-triggered and any
+// byte arriving after that read raises the edge.
 func (r *rawIO) readOnce(fd uintptr) bool {
-	for r.owed > 0 {
-		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(min(r.owed, len(r.rp))))
-		switch {
-		case e == syscall.EINTR:
-			continue
-		case e != 0:
-			r.owed, r.rn, r.rerr = 0, 0, e
-			return true
-		case m == 0: // cannot happen: only this session consumes them
-			r.owed = 0
-		default:
-			r.owed -= int(m)
+	if r.owed > 0 {
+		if done, ok := r.consume(fd); done {
+			return ok
 		}
 	}
 	flags := uintptr(syscall.MSG_PEEK)
@@ -103,6 +102,75 @@ func (r *rawIO) readOnce(fd uintptr) bool {
 		}
 		return e != syscall.EAGAIN
 	}
+}
+
+// consume reads the bytes owed. done reports that readOnce has its
+// answer, ok: true with bytes read (or an error) in r.rn, r.rerr, false
+// to wait for the socket.
+func (r *rawIO) consume(fd uintptr) (done, ok bool) {
+	for r.owed > 0 {
+		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)))
+		n := int(m)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e != 0:
+			r.owed, r.rn, r.rerr = 0, 0, e
+			return true, true
+		case n == 0: // cannot happen: only this session consumes them
+			r.owed = 0
+			return false, false
+		case n < r.owed:
+			r.owed -= n
+		case n > r.owed: // and newer bytes, consumed
+			r.rn, r.rerr = copy(r.rp, r.rp[r.owed:n]), 0
+			r.owed, r.bulk = 0, n == len(r.rp)
+			return true, true
+		default: // exactly the bytes owed
+			r.owed = 0
+			if n < len(r.rp) {
+				return true, false
+			}
+		}
+	}
+	return false, false
+}
+
+// settle consumes the bytes owed before the session closes its socket:
+// closing a Unix socket with unread bytes in its queue resets the
+// connection, and the client would read ECONNRESET instead of EOF after
+// the last answer (GnuPG's --server relay reported it). Only the
+// session's goroutine may call it.
+func (r *rawIO) settle() error {
+	if r.owed == 0 {
+		return nil
+	}
+	var buf [512]byte
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		for r.owed > 0 {
+			m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(min(r.owed, len(buf))))
+			switch {
+			case e == syscall.EINTR:
+			case e != 0:
+				errno = e
+				return true
+			case m == 0:
+				r.owed = 0
+			default:
+				r.owed -= int(m)
+			}
+		}
+		return true
+	})
+	r.owed = 0
+	if err != nil {
+		return opError("read", err)
+	}
+	if errno != 0 {
+		return opError("read", os.NewSyscallError("read", errno))
+	}
+	return nil
 }
 
 // writeAll is RawConn.Write's function: write(2) until r.wp is written
@@ -189,3 +257,10 @@ func (c *rawConn) Read(p []byte) (int, error) { return c.io.read(p) }
 
 // Write writes with raw system calls.
 func (c *rawConn) Write(p []byte) (int, error) { return c.io.write(p) }
+
+// Close consumes what was read but not yet consumed (rawIO.settle), then
+// closes the connection. Call it from the goroutine that reads.
+func (c *rawConn) Close() error {
+	c.io.settle()
+	return c.Conn.Close()
+}

@@ -152,10 +152,15 @@ func TestRawIOPeek(t *testing.T) {
 		srv, cli := unixPair(t)
 		r := newRawIO(srv)
 		buf := make([]byte, 64)
-		for _, line := range []string{"ISVALID a\n", "ISVALID bb\n", "BYE\n"} {
-			if _, err := cli.Write([]byte(line)); err != nil {
-				t.Fatal(err)
-			}
+		for i, line := range []string{"ISVALID a\n", "ISVALID bb\n", "BYE\n"} {
+			// The client writes while the session waits (after its
+			// answer, as in a ping-pong).
+			go func() {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				cli.Write([]byte(line))
+			}()
 			n, err := r.read(buf)
 			if err != nil || string(buf[:n]) != line {
 				t.Fatalf("read = %q, %v; want %q", buf[:n], err, line)
@@ -170,6 +175,42 @@ func TestRawIOPeek(t *testing.T) {
 		}
 		if q := queued(t, srv); q != 0 {
 			t.Fatalf("%d bytes queued at EOF", q)
+		}
+	})
+	t.Run("bytes sent before the next read come with the consuming read", func(t *testing.T) {
+		srv, cli := unixPair(t)
+		r := newRawIO(srv)
+		buf := make([]byte, 64)
+		cli.Write([]byte("ISVALID a\n"))
+		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID a\n" {
+			t.Fatalf("read = %q, %v", buf[:n], err)
+		}
+		cli.Write([]byte("ISVALID bb\n"))
+		time.Sleep(10 * time.Millisecond)
+		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID bb\n" {
+			t.Fatalf("read = %q, %v; want the second command alone", buf[:n], err)
+		}
+		if q := queued(t, srv); q != 0 {
+			t.Fatalf("%d bytes queued, want 0 (consumed with the first command)", q)
+		}
+	})
+	t.Run("closing after the last answer ends the client's stream cleanly", func(t *testing.T) {
+		srv, cli := unixPair(t)
+		c := RawConn(srv)
+		cli.Write([]byte("BYE\n"))
+		buf := make([]byte, 64)
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "BYE\n" {
+			t.Fatalf("read = %q, %v", buf[:n], err)
+		}
+		if _, err := c.Write([]byte("OK closing connection\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(cli)
+		if err != nil || string(got) != "OK closing connection\n" {
+			t.Fatalf("client read %q, %v; want the answer, then EOF (not a reset)", got, err)
 		}
 	})
 	t.Run("every byte once, in order", func(t *testing.T) {
