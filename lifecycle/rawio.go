@@ -74,10 +74,11 @@ func newRawIO(c net.Conn) *rawIO {
 // The consuming read asks for the whole buffer: bytes past the ones owed
 // arrived since and are returned (consumed: the client that sent them is
 // not waiting for this answer's wakeup any more). When it returns exactly
-// the bytes owed and the buffer had room for more, the socket was empty
-// at that moment, so the goroutine waits for the socket at once instead of
-// peeking into an empty socket first: the wait is edge-triggered and any
-// byte arriving after that read raises the edge.
+// the bytes owed, the peek still follows even though the socket was
+// empty a moment ago: a read that returns data does not report a hang-up
+// queued behind it, and the netpoller's edge for that hang-up may already
+// have been taken (RawConn.Read resets it before calling readOnce), so
+// waiting at once could wait forever (TestRawIOPeek, "EOF").
 func (r *rawIO) readOnce(fd uintptr) bool {
 	if r.owed > 0 {
 		if done, ok := r.consume(fd); done {
@@ -105,8 +106,8 @@ func (r *rawIO) readOnce(fd uintptr) bool {
 }
 
 // consume reads the bytes owed. done reports that readOnce has its
-// answer, ok: true with bytes read (or an error) in r.rn, r.rerr, false
-// to wait for the socket.
+// answer (bytes read, or an error, in r.rn, r.rerr); ok is readOnce's
+// result then.
 func (r *rawIO) consume(fd uintptr) (done, ok bool) {
 	for r.owed > 0 {
 		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)))
@@ -126,11 +127,9 @@ func (r *rawIO) consume(fd uintptr) (done, ok bool) {
 			r.rn, r.rerr = copy(r.rp, r.rp[r.owed:n]), 0
 			r.owed, r.bulk = 0, n == len(r.rp)
 			return true, true
-		default: // exactly the bytes owed
+		default: // exactly the bytes owed: peek next (not wait at once,
+			// which would miss a hang-up signalled before this read)
 			r.owed = 0
-			if n < len(r.rp) {
-				return true, false
-			}
 		}
 	}
 	return false, false

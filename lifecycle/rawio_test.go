@@ -169,7 +169,10 @@ func TestRawIOPeek(t *testing.T) {
 				t.Fatalf("%d bytes queued after reading %q, want %d (peeked)", q, line, len(line))
 			}
 		}
+		// The hang-up reaches the netpoller before the session reads
+		// again (while this goroutine sleeps, an idle thread polls).
 		cli.Close()
+		time.Sleep(20 * time.Millisecond)
 		if n, err := r.read(buf); err != io.EOF {
 			t.Fatalf("read after close = %q, %v; want EOF", buf[:n], err)
 		}
