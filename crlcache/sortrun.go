@@ -16,7 +16,7 @@ import (
 const spillBuffer = 16 << 10
 
 // runEntries is the size of a sorted run (a variable for tests).
-var runEntries = 48 << 10
+var runEntries = 40 << 10
 
 // ref is one entry of a run; its key lives in the run's arena at off.
 // pfx is the key's first 8 bytes (big-endian, zero-padded) so that most
