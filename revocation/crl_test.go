@@ -321,31 +321,6 @@ func TestReloadForDistributionPoints(t *testing.T) {
 	}
 }
 
-// BenchmarkLoad1M parses, verifies and stores a CRL with one million
-// entries.
-func BenchmarkLoad1M(b *testing.B) {
-	ca := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench CA", "", "")})
-	now := time.Now()
-	der := (&testpki.CRLSpec{Issuer: ca, NextUpdate: now.Add(time.Hour), Count: 1_000_000, Gen: func(i int) testpki.Entry {
-		return testpki.Entry{Serial: big.NewInt(int64(0x10000000 + 2*i)), Reason: 1, Time: now}
-	}}).Build()
-	b.SetBytes(int64(len(der)))
-	b.ResetTimer()
-	for range b.N {
-		cache, err := crlcache.Open(b.TempDir(), crlcache.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		store := certstore.New()
-		store.Add(ca.Cert, certstore.Trusted)
-		chk := revocation.New(revocation.Config{}, revocation.Parts{Cache: cache, Certs: store})
-		if _, err := chk.Load(context.Background(), nil, bytes.NewReader(der), "mem", fetch.Validators{}); err != nil {
-			b.Fatal(err)
-		}
-		cache.Close()
-	}
-}
-
 // TestConditionalRefresh: a refresh of an unchanged CRL is a conditional
 // GET answered 304, which only updates the refresh time.
 func TestConditionalRefresh(t *testing.T) {
