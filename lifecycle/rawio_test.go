@@ -152,15 +152,8 @@ func TestRawIOPeek(t *testing.T) {
 		srv, cli := unixPair(t)
 		r := newRawIO(srv)
 		buf := make([]byte, 64)
-		for i, line := range []string{"ISVALID a\n", "ISVALID bb\n", "BYE\n"} {
-			// The client writes while the session waits (after its
-			// answer, as in a ping-pong).
-			go func() {
-				if i > 0 {
-					time.Sleep(20 * time.Millisecond)
-				}
-				cli.Write([]byte(line))
-			}()
+		readLine := func(line string) {
+			t.Helper()
 			n, err := r.read(buf)
 			if err != nil || string(buf[:n]) != line {
 				t.Fatalf("read = %q, %v; want %q", buf[:n], err, line)
@@ -169,10 +162,25 @@ func TestRawIOPeek(t *testing.T) {
 				t.Fatalf("%d bytes queued after reading %q, want %d (peeked)", q, line, len(line))
 			}
 		}
-		// The hang-up reaches the netpoller before the session reads
-		// again (while this goroutine sleeps, an idle thread polls).
+		cli.Write([]byte("ISVALID a\n"))
+		readLine("ISVALID a\n")
+		// The next read consumes it, finds nothing newer and waits.
+		srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		if n, err := r.read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read = %q, %v; want a timeout", buf[:n], err)
+		}
+		if q := queued(t, srv); q != 0 {
+			t.Fatalf("%d bytes queued while waiting, want 0 (consumed)", q)
+		}
+		srv.SetReadDeadline(time.Time{})
+		cli.Write([]byte("BYE\n"))
+		readLine("BYE\n")
+		// EOF: the hang-up reaches the netpoller before the session
+		// reads again (while this goroutine sleeps, an idle thread
+		// polls), and the read that consumes BYE does not report it.
 		cli.Close()
 		time.Sleep(20 * time.Millisecond)
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second)) // a wait that misses it fails, not hangs
 		if n, err := r.read(buf); err != io.EOF {
 			t.Fatalf("read after close = %q, %v; want EOF", buf[:n], err)
 		}
@@ -188,8 +196,7 @@ func TestRawIOPeek(t *testing.T) {
 		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID a\n" {
 			t.Fatalf("read = %q, %v", buf[:n], err)
 		}
-		cli.Write([]byte("ISVALID bb\n"))
-		time.Sleep(10 * time.Millisecond)
+		cli.Write([]byte("ISVALID bb\n")) // queued when Write returns (Unix socket)
 		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID bb\n" {
 			t.Fatalf("read = %q, %v; want the second command alone", buf[:n], err)
 		}
