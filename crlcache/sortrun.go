@@ -189,7 +189,8 @@ func (r *run) spill(w io.Writer, base int64, out []byte) (int64, []sample, error
 	return int64(pos), samples, nil
 }
 
-// keyLenBits is the low bits of offs that hold a key's length during spill.
+// keyLenBits is the low bits of a spill slot that hold the key's length
+// (the high bits: where the key goes in the run's records).
 const keyLenBits = 9
 
 // maxRecordOverhead bounds a spilled record's bytes besides its key.

@@ -145,24 +145,13 @@ func (r *rawIO) settle() error {
 		return nil
 	}
 	var buf [512]byte
-	var errno syscall.Errno
+	r.rp, r.rerr = buf[:], 0
 	err := r.rc.Read(func(fd uintptr) bool {
-		for r.owed > 0 {
-			m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(min(r.owed, len(buf))))
-			switch {
-			case e == syscall.EINTR:
-			case e != 0:
-				errno = e
-				return true
-			case m == 0:
-				r.owed = 0
-			default:
-				r.owed -= int(m)
-			}
-		}
+		r.consume(fd) // newer bytes, if any, are drained with them
 		return true
 	})
-	r.owed = 0
+	errno := r.rerr
+	r.rp, r.owed = nil, 0
 	if err != nil {
 		return opError("read", err)
 	}
@@ -259,7 +248,12 @@ func (c *rawConn) Write(p []byte) (int, error) { return c.io.write(p) }
 
 // Close consumes what was read but not yet consumed (rawIO.settle), then
 // closes the connection. Call it from the goroutine that reads.
+// A failed settle (the client gone) is reported only when the close
+// itself succeeds.
 func (c *rawConn) Close() error {
-	c.io.settle()
-	return c.Conn.Close()
+	serr := c.io.settle()
+	if err := c.Conn.Close(); err != nil {
+		return err
+	}
+	return serr
 }

@@ -154,10 +154,7 @@ func TestRawIOPeek(t *testing.T) {
 		buf := make([]byte, 64)
 		readLine := func(line string) {
 			t.Helper()
-			n, err := r.read(buf)
-			if err != nil || string(buf[:n]) != line {
-				t.Fatalf("read = %q, %v; want %q", buf[:n], err, line)
-			}
+			readWant(t, r.read, line)
 			if q := queued(t, srv); q != len(line) {
 				t.Fatalf("%d bytes queued after reading %q, want %d (peeked)", q, line, len(line))
 			}
@@ -191,15 +188,10 @@ func TestRawIOPeek(t *testing.T) {
 	t.Run("bytes sent before the next read come with the consuming read", func(t *testing.T) {
 		srv, cli := unixPair(t)
 		r := newRawIO(srv)
-		buf := make([]byte, 64)
 		cli.Write([]byte("ISVALID a\n"))
-		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID a\n" {
-			t.Fatalf("read = %q, %v", buf[:n], err)
-		}
+		readWant(t, r.read, "ISVALID a\n")
 		cli.Write([]byte("ISVALID bb\n")) // queued when Write returns (Unix socket)
-		if n, err := r.read(buf); err != nil || string(buf[:n]) != "ISVALID bb\n" {
-			t.Fatalf("read = %q, %v; want the second command alone", buf[:n], err)
-		}
+		readWant(t, r.read, "ISVALID bb\n")
 		if q := queued(t, srv); q != 0 {
 			t.Fatalf("%d bytes queued, want 0 (consumed with the first command)", q)
 		}
@@ -208,10 +200,7 @@ func TestRawIOPeek(t *testing.T) {
 		srv, cli := unixPair(t)
 		c := RawConn(srv)
 		cli.Write([]byte("BYE\n"))
-		buf := make([]byte, 64)
-		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "BYE\n" {
-			t.Fatalf("read = %q, %v", buf[:n], err)
-		}
+		readWant(t, c.Read, "BYE\n")
 		if _, err := c.Write([]byte("OK closing connection\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -254,6 +243,16 @@ func TestRawIOPeek(t *testing.T) {
 			t.Fatal("the session read other bytes than the client wrote")
 		}
 	})
+}
+
+// readWant reads once and fails unless the read returns want.
+func readWant(t *testing.T, read func([]byte) (int, error), want string) {
+	t.Helper()
+	buf := make([]byte, 64)
+	n, err := read(buf)
+	if err != nil || string(buf[:n]) != want {
+		t.Fatalf("read = %q, %v; want %q", buf[:n], err, want)
+	}
 }
 
 // queued returns the bytes waiting in c's receive queue (SIOCINQ).
