@@ -4,7 +4,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -33,6 +36,27 @@ import (
 // transfer (reads that fill the buffer) reads plainly, so it pays no
 // second copy.
 
+// Polling before parking. In a ping-pong (gpgsm checking a chain, a
+// squid helper, dirmngr-client --squid-mode, a batch of ISVALIDs) the
+// client's next command follows our answer within microseconds. Parking
+// on the netpoller in between costs a wakeup of the daemon's thread for
+// every command, which on a VM is an inter-processor interrupt and an
+// exit to the host: on the build VM more than half of a command's round
+// trip (docs/performance.md). A session whose client came back within
+// spinWindow last time therefore polls its socket (non-blocking peeks)
+// for up to spinWindow before it parks; a client slower than that turns
+// the polling off for its session until it is quick again. At most one
+// session polls at a time (spinning), and none when the daemon has one
+// processor, where polling would keep the client from running: the
+// polling costs at most one processor for spinWindow per command.
+
+// spinWindow is how long a session polls for its client's next bytes
+// before parking.
+const spinWindow = 50 * time.Microsecond
+
+// spinning is held by the one session that polls.
+var spinning atomic.Bool
+
 // rawIO reads and writes a Unix socket with raw system calls. The
 // functions given to RawConn are made once, with their arguments and
 // results in the struct, so that a command costs no allocation; one
@@ -42,14 +66,25 @@ type rawIO struct {
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 
-	rp    []byte // read: the buffer, bytes read, error
-	rn    int
-	rerr  syscall.Errno
-	owed  int    // bytes returned by a peek, still to consume
-	bulk  bool   // the last read filled its buffer: read plainly
-	wp    []byte // write: what is left to write, error
-	wdone int
-	werr  syscall.Errno
+	rp   []byte // read: the buffer, bytes read, error
+	rn   int
+	rerr syscall.Errno
+	owed int  // bytes returned by a peek, still to consume
+	bulk bool // the last read filled its buffer: read plainly
+	// Polling: spin is whether the next wait polls first, canSpin
+	// whether the process has more than one processor, window how long
+	// (spinWindow; tests change it), waited whether this read has found
+	// the socket empty, since when, polled how many waits the polling
+	// ended (tests).
+	spin    bool
+	canSpin bool // more than one processor
+	window  time.Duration
+	waited  bool
+	since   time.Time
+	polled  int
+	wp      []byte // write: what is left to write, error
+	wdone   int
+	werr    syscall.Errno
 }
 
 // newRawIO returns a rawIO for c, or nil when c is not a Unix socket.
@@ -62,14 +97,18 @@ func newRawIO(c net.Conn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	r := &rawIO{rc: rc}
+	multi := runtime.GOMAXPROCS(0) > 1
+	r := &rawIO{rc: rc, spin: multi, canSpin: multi, window: spinWindow}
 	r.readFn, r.writeFn = r.readOnce, r.writeAll
 	return r
 }
 
 // readOnce is RawConn.Read's function: it consumes the bytes a peek
 // returned before, then peeks (or, in bulk, reads) once, retried on
-// EINTR; false (wait for the socket) on EAGAIN.
+// EINTR. On the first EAGAIN of a read it polls (poll) when the session
+// may; false (park until the socket is readable) when nothing came. The
+// time from that first EAGAIN to the bytes decides whether the next wait
+// polls.
 //
 // The consuming read asks for the whole buffer: bytes past the ones owed
 // arrived since and are returned (consumed: the client that sent them is
@@ -89,20 +128,54 @@ func (r *rawIO) readOnce(fd uintptr) bool {
 	if r.bulk {
 		flags = 0
 	}
+	m, e := r.recv(fd, flags)
+	if e == syscall.EAGAIN {
+		if r.waited { // woken by the netpoller for nothing
+			return false
+		}
+		r.waited, r.since = true, time.Now()
+		if m, e = r.poll(fd, flags); e == syscall.EAGAIN {
+			return false // park
+		}
+	}
+	if r.waited { // poll again next time if the client came back quickly
+		r.spin = r.canSpin && time.Since(r.since) < r.window
+	}
+	r.rn, r.rerr = m, e
+	if e == 0 {
+		if flags != 0 {
+			r.owed = m
+		}
+		r.bulk = m == len(r.rp)
+	}
+	return true
+}
+
+// recv reads (flags 0) or peeks (MSG_PEEK) once, retried on EINTR.
+func (r *rawIO) recv(fd, flags uintptr) (int, syscall.Errno) {
 	for {
 		m, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.rp[0])), uintptr(len(r.rp)), flags, 0, 0)
-		if e == syscall.EINTR {
-			continue
+		if e != syscall.EINTR {
+			return int(m), e
 		}
-		r.rn, r.rerr = int(m), e
-		if e == 0 {
-			if flags != 0 {
-				r.owed = int(m)
-			}
-			r.bulk = int(m) == len(r.rp)
-		}
-		return e != syscall.EAGAIN
 	}
+}
+
+// poll retries recv for up to r.window when the session polls and no
+// other session does; EAGAIN when nothing came (readOnce then turns the
+// polling off for this session until its client is quick again).
+func (r *rawIO) poll(fd, flags uintptr) (int, syscall.Errno) {
+	if !r.spin || !spinning.CompareAndSwap(false, true) {
+		return 0, syscall.EAGAIN
+	}
+	defer spinning.Store(false)
+	for time.Since(r.since) < r.window {
+		if m, e := r.recv(fd, flags); e != syscall.EAGAIN {
+			r.polled++
+			return m, e
+		}
+	}
+	return 0, syscall.EAGAIN
 }
 
 // consume reads the bytes owed. done reports that readOnce has its
@@ -185,7 +258,7 @@ func (r *rawIO) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r.rp, r.rn, r.rerr = p, 0, 0
+	r.rp, r.rn, r.rerr, r.waited = p, 0, 0, false
 	err := r.rc.Read(r.readFn)
 	n, errno := r.rn, r.rerr
 	r.rp = nil

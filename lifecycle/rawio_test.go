@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -273,4 +274,81 @@ func queued(t *testing.T, c net.Conn) int {
 		t.Fatal(ierr)
 	}
 	return n
+}
+
+// TestRawIOPoll: a session polls for its client's next bytes before
+// parking when the client was quick, stops when it is slow, and only one
+// session polls at a time. Windows are long here (seconds) or short
+// (a millisecond) against the writers' delays so that no outcome
+// depends on the machine's speed.
+func TestRawIOPoll(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	// later writes p to c after d, from another goroutine.
+	later := func(c net.Conn, d time.Duration, p string) {
+		go func() { time.Sleep(d); c.Write([]byte(p)) }()
+	}
+	for _, tc := range []struct {
+		name       string
+		spin       bool          // the session polls at its next wait
+		canSpin    bool          // more than one processor
+		window     time.Duration // how long it polls
+		delay      time.Duration // when the client writes
+		wantPolled int           // waits ended by polling
+		wantSpin   bool          // polls at the wait after
+	}{
+		{"a quick client is read while polling", true, true, 5 * time.Second, 20 * time.Millisecond, 1, true},
+		{"a slow client turns polling off", true, true, time.Millisecond, 100 * time.Millisecond, 0, false},
+		{"and a quick one on again, after a parked wait", false, true, 5 * time.Second, 20 * time.Millisecond, 0, true},
+		{"one processor: never polls, even for a quick client", false, false, 5 * time.Second, 20 * time.Millisecond, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := unixPair(t)
+			r := newRawIO(srv)
+			r.spin, r.canSpin, r.window = tc.spin, tc.canSpin, tc.window
+			later(cli, tc.delay, "ISVALID a\n")
+			readWant(t, r.read, "ISVALID a\n")
+			if r.polled != tc.wantPolled || r.spin != tc.wantSpin {
+				t.Fatalf("polled %d, polls next %v; want %d, %v", r.polled, r.spin, tc.wantPolled, tc.wantSpin)
+			}
+		})
+	}
+	t.Run("a hang-up ends the polling", func(t *testing.T) {
+		srv, cli := unixPair(t)
+		r := newRawIO(srv)
+		r.spin, r.canSpin, r.window = true, true, 5*time.Second
+		go func() { time.Sleep(20 * time.Millisecond); cli.Close() }()
+		start := time.Now()
+		if _, err := r.read(make([]byte, 8)); err != io.EOF || r.polled != 1 {
+			t.Fatalf("read = %v after %v, polled %d; want EOF found by polling", err, time.Since(start), r.polled)
+		}
+	})
+	t.Run("one session polls at a time", func(t *testing.T) {
+		srvA, cliA := unixPair(t)
+		a := newRawIO(srvA)
+		a.spin, a.canSpin, a.window = true, true, 5*time.Second
+		done := make(chan error)
+		go func() {
+			_, err := a.read(make([]byte, 64))
+			done <- err
+		}()
+		for wait := time.Now(); !spinning.Load(); time.Sleep(time.Millisecond) {
+			if time.Since(wait) > 2*time.Second {
+				t.Fatal("the first session does not poll")
+			}
+		}
+		srvB, cliB := unixPair(t)
+		b := newRawIO(srvB)
+		b.spin, b.canSpin, b.window = true, true, 5*time.Second
+		later(cliB, 20*time.Millisecond, "ISVALID b\n")
+		readWant(t, b.read, "ISVALID b\n")
+		if b.polled != 0 {
+			t.Fatal("a second session polled while the first one did")
+		}
+		cliA.Write([]byte("ISVALID a\n"))
+		if err := <-done; err != nil || a.polled != 1 {
+			t.Fatalf("first session: %v, polled %d; want its command found by polling", err, a.polled)
+		}
+	})
 }
