@@ -51,7 +51,8 @@ lint:
 test: test-deps lint build
 	$(GO) test -race -timeout 20m ./...
 
-bench: build
+# The comparisons need GnuPG's dirmngr and Perl fetch-crl: test-deps.
+bench: test-deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 # Runs every fuzz target for FUZZTIME each.
