@@ -243,8 +243,8 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	// A broken configuration keeps the previous one.
 	os.WriteFile(conf, []byte("max-replies lots\n"), 0o600)
-	if got := gca(t, home, "RELOADDIRMNGR", "NOP"); !strings.HasPrefix(got, "ERR 167772161 General error <Dirmngr>") {
-		t.Errorf("reload of a bad file: %q", got)
+	if got := gca(t, home, "RELOADDIRMNGR", "NOP"); !strings.HasPrefix(got, "ERR 167772275 Configuration error <Dirmngr>") || !strings.Contains(got, "max-replies") || !strings.HasSuffix(got, "\nOK\n") {
+		t.Errorf("reload of a bad file: %q, want Configuration error naming the option, then OK for NOP", got)
 	}
 }
 

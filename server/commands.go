@@ -35,7 +35,7 @@ const (
 	helpGetInfo    = "GETINFO <what>\n\nReturn information about the daemon. WHAT is one of:\n\nversion     - the version of the program\npid         - the process id of the server\ntor         - OK if running in Tor mode (never, here)\ndnsinfo     - information about the DNS resolver\nsocket_name - the name of the socket\nsession_id  - the current session id\nworkqueue   - the work queue\ngetenv NAME - the value of the environment variable NAME\nstats       - sessions, requests and cache statistics"
 	helpLoadSWDB   = "LOADSWDB [--force]\n\nGnuPG software version database. Not implemented by this X.509 dirmngr."
 	helpKill       = "KILLDIRMNGR\n\nStop the daemon after this session ends. Only for the daemon's user\nand root."
-	helpReload     = "RELOADDIRMNGR\n\nRe-read the configuration and flush the certificate caches, as on\nSIGHUP. Only for the daemon's user and root."
+	helpReload     = "RELOADDIRMNGR\n\nRe-read the configuration and flush the certificate caches, as on\nSIGHUP. Only for the daemon's user and root. A configuration that\ncannot be read is refused with Configuration error and the previous\none stays in effect."
 	helpFlushCRLs  = "FLUSHCRLS\n\nRemove all cached CRLs. Only for the daemon's user and root."
 )
 
@@ -201,8 +201,10 @@ func (s *Server) cmdReload(c *cmd, _ string) error {
 	if s.ctl == nil {
 		return nil
 	}
+	// GnuPG answers OK whatever it could read; we keep the previous
+	// configuration and say why (gpgconf --reload shows it).
 	if err := s.ctl.Reload(); err != nil {
-		return gpgerr.Wrap(gpgerr.ErrGeneral, err)
+		return &gpgerr.Error{Code: gpgerr.ErrConfiguration, Detail: err.Error(), Err: err}
 	}
 	return nil
 }
