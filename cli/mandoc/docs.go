@@ -147,7 +147,7 @@ and date) and every CRL fetch (URL, bytes, entries, time) is logged.
 .SH SIGNALS
 .TP
 .B SIGHUP
-Re\-read the configuration, reload the certificate directories (as RELOADDIRMNGR).
+Re\-read the configuration, reload the certificate directories (as RELOADDIRMNGR). A configuration that cannot be read is logged and the previous one stays in effect; RELOADDIRMNGR answers it with Configuration error and the reason.
 .TP
 .B SIGTERM
 Stop accepting connections and exit when the last session ends; the third SIGTERM exits at once.
