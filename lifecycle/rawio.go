@@ -71,6 +71,11 @@ type rawIO struct {
 	rerr syscall.Errno
 	owed int  // bytes returned by a peek, still to consume
 	bulk bool // the last read filled its buffer: read plainly
+
+	wp    []byte // write: what is left to write, error
+	wdone int
+	werr  syscall.Errno
+
 	// Polling: spin is whether the next wait polls first, canSpin
 	// whether the process has more than one processor, window how long
 	// (spinWindow; tests change it), waited whether this read has found
@@ -82,9 +87,6 @@ type rawIO struct {
 	waited  bool
 	since   time.Time
 	polled  int
-	wp      []byte // write: what is left to write, error
-	wdone   int
-	werr    syscall.Errno
 }
 
 // newRawIO returns a rawIO for c, or nil when c is not a Unix socket.
