@@ -288,7 +288,8 @@ func deltaApplies(base, delta crlcache.Meta) bool {
 
 // signerOK checks the revocation status of the CRL's signer when it is a
 // separate certificate (a CRL-signing key that cannot issue certificates,
-// or the issuer of an indirect CRL): Valid when it is not revoked.
+// or the issuer of an indirect CRL): Valid when it is not revoked. When
+// no cached CRL covers the signer, its CRL is fetched first.
 func (c *Checker) signerOK(ctx context.Context, req *Request, s source, cert *certinfo.Info, visiting []string) (Status, error) {
 	if len(s.m.Signer) == 0 {
 		return Valid, nil
@@ -307,7 +308,18 @@ func (c *Checker) signerOK(ctx context.Context, req *Request, s source, cert *ce
 			return Valid, nil
 		}
 	}
-	st, err := c.checkInfo(ctx, req, signer, append(visiting, s.m.ID().Key()))
+	next := append(visiting, s.m.ID().Key())
+	st, err := c.checkInfo(ctx, req, signer, next)
+	if err == nil && st == DontKnow {
+		// No cached CRL speaks for the signer: fetch its issuer's CRL
+		// from the signer's distribution points, as for a certificate
+		// checked itself. A failed fetch leaves its status unknown.
+		if ferr := c.reloadFor(ctx, req, signer); ferr != nil {
+			c.log.Info("cannot fetch a CRL for the CRL's signer", "crl", s.m.ID().Key(), "signer", signer.Subject, "err", ferr)
+		} else {
+			st, err = c.checkInfo(ctx, req, signer, next)
+		}
+	}
 	if err != nil {
 		return DontKnow, err
 	}

@@ -196,6 +196,57 @@ func TestSeparateCRLSignerRevoked(t *testing.T) {
 	l.want("revoked CRL signer (certificate known)", c, revocation.Revoked)
 }
 
+// A separate CRL signer whose own CRL is not cached: its issuer's CRL
+// is fetched from the signer's distribution point before the signer is
+// trusted, and a signer revoked there revokes what the CRL speaks for.
+func TestSeparateCRLSignerFetched(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		serve        bool // the signer's issuer CRL is served (else 404)
+		revokeSigner bool
+		want         revocation.Status
+	}{
+		{"signer's CRL fetched, signer not revoked", true, false, revocation.Valid},
+		{"signer's CRL fetched, signer revoked", true, true, revocation.Revoked},
+		{"signer's CRL not obtainable", false, false, revocation.CantUse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newRFCLab(t)
+			signerCA := l.ca("Signer Issuing CA", 0)
+			var body atomic.Pointer[[]byte]
+			fetched := atomic.Int32{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if b := body.Load(); b != nil && r.URL.Path == "/signer-ca.crl" {
+					fetched.Add(1)
+					w.Write(*b)
+					return
+				}
+				http.NotFound(w, r)
+			}))
+			defer srv.Close()
+			name := testpki.Name("Fetched Split CA", "", "")
+			ca := l.root.Issue(testpki.Template{Subject: name, IsCA: true, KeyType: testpki.ECDSA, KeyUsage: x509.KeyUsageCertSign})
+			signer := signerCA.Issue(testpki.Template{Subject: name, KeyType: testpki.ECDSA, KeyUsage: x509.KeyUsageCRLSign,
+				ExtraExtensions: []pkix.Extension{testpki.CertDPs(testpki.DP{FullName: testpki.Names{URIs: []string{srv.URL + "/signer-ca.crl"}}})}})
+			l.e.certs.Add(ca.Cert, certstore.Extra)
+			l.e.certs.Add(signer.Cert, certstore.Extra)
+			l.mustLoad(&testpki.CRLSpec{Issuer: signer, Number: big.NewInt(1)})
+			if tc.serve {
+				spec := &testpki.CRLSpec{Issuer: signerCA, Number: big.NewInt(1), ThisUpdate: l.now.Add(-time.Hour), NextUpdate: l.now.Add(time.Hour)}
+				if tc.revokeSigner {
+					spec.Entries = []testpki.Entry{{Serial: signer.Cert.SerialNumber, Reason: 1, Time: l.now.Add(-time.Hour)}}
+				}
+				b := spec.Build()
+				body.Store(&b)
+			}
+			l.want(tc.name, l.ee(ca, 1), tc.want)
+			if tc.serve && fetched.Load() == 0 {
+				t.Error("the signer's issuer CRL was not fetched")
+			}
+		})
+	}
+}
+
 func TestIndirectCRL(t *testing.T) {
 	l := newRFCLab(t)
 	x := l.ca("Indirect X", 0)
