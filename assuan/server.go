@@ -194,14 +194,17 @@ func (s *Session) dispatch(line string) (err error) {
 		name, args = line[:i], strings.TrimLeft(line[i+1:], " \t")
 	}
 	cmd := srv.lookup(name)
-	if cmd != nil {
-		if cmd.NoLogArgs {
-			srv.log().Debug("<- "+cmd.Name, "session", s.ID)
-		} else {
-			srv.log().Debug("<- "+cmd.Name, "session", s.ID, "args", args)
+	// Checked first: building the record's message and attributes costs
+	// allocations on every command even when debug logging is off.
+	if log := srv.log(); log.Enabled(context.Background(), slog.LevelDebug) {
+		switch {
+		case cmd == nil:
+			log.Debug("<- "+name, "session", s.ID)
+		case cmd.NoLogArgs:
+			log.Debug("<- "+cmd.Name, "session", s.ID)
+		default:
+			log.Debug("<- "+cmd.Name, "session", s.ID, "args", args)
 		}
-	} else {
-		srv.log().Debug("<- "+name, "session", s.ID)
 	}
 	var herr error
 	switch {
