@@ -16,6 +16,8 @@ func genBytes(t testing.TB, keys [][]byte) []byte {
 		t.Fatal(err)
 	}
 	gw := newGenWriter(f)
+	gw.filt = newFilterBuilder(uint64(len(keys)))
+	defer gw.filt.release()
 	for i, k := range keys {
 		if err := gw.add(k, uint16(i), int64(1_600_000_000+i*1000)); err != nil {
 			t.Fatal(err)
@@ -90,7 +92,11 @@ func FuzzDecodeGenFile(f *testing.F) {
 		}
 		// The lookup path over a mapping (here the input itself): the
 		// second lookup of a block skips its CRC once checked.
-		g.m = data[:g.offs[len(g.offs)-1]]
+		end := g.offs[len(g.offs)-1]
+		g.m = data[:end+g.filtLen]
+		if g.filtLen > 0 {
+			g.filt = g.m[end:]
+		}
 		g.checked = make([]atomic.Uint64, (g.blocks()+63)/64)
 		sc := scratchPool.Get().(*scratch)
 		defer scratchPool.Put(sc)

@@ -17,16 +17,23 @@ import (
 // the entries of one CRL, written once in key order and never changed:
 //
 //	blocks   back to back (block.go)
+//	filter   Bloom filter of the keys, in 64-byte lines (filter.go)
 //	index    per block: uvarint len(first key), first key, uint64 BE offset
 //	trailer  uint64 BE index offset, uint32 BE blocks, uint64 BE entries,
-//	         uint32 BE CRC-32C of the index, 8 bytes genMagic
+//	         uint32 BE CRC-32C of the index, uint32 BE filter lines,
+//	         uint32 BE CRC-32C of the filter, 8 bytes genMagic
+//
+// Files of the previous version (genMagicV2) have no filter and a
+// trailer without its two fields; they are read as they are.
 //
 // The index is read into memory when the file is opened (about 25 bytes
 // per 4 KB block), so a lookup is a binary search in memory and one
 // positioned read of one block.
 const (
-	genMagic      = "DMCRLv2\n"
-	genTrailer    = 32
+	genMagic      = "DMCRLv3\n"
+	genMagicV2    = "DMCRLv2\n"
+	genTrailer    = 40
+	genTrailerV2  = 32
 	maxIndexBytes = 256 << 20
 )
 
@@ -41,6 +48,8 @@ type genWriter struct {
 	entries uint64
 	last    []byte
 	started bool
+	filt    *filterBuilder // nil: the file gets no filter
+	hs      []uint64       // key hashes not yet added to filt
 }
 
 func newGenWriter(f *os.File) *genWriter {
@@ -59,6 +68,12 @@ func (g *genWriter) add(key []byte, reason uint16, at int64) error {
 	}
 	g.started = true
 	g.last = append(g.last[:0], key...)
+	if g.filt != nil {
+		g.hs = append(g.hs, keyHash(key))
+		if len(g.hs) == filterBatch {
+			g.flushHashes()
+		}
+	}
 	g.entries++
 	if g.bw.add(key, reason, at) >= blockTarget {
 		return g.flushBlock()
@@ -82,15 +97,36 @@ func (g *genWriter) flushBlock() error {
 	return nil
 }
 
-// finish writes the index and trailer and syncs the file.
+// flushHashes adds the collected key hashes to the filter.
+func (g *genWriter) flushHashes() {
+	if g.filt != nil && len(g.hs) > 0 {
+		g.filt.addBatch(g.hs)
+	}
+	g.hs = g.hs[:0]
+}
+
+// finish writes the filter, the index and the trailer and syncs the file.
 func (g *genWriter) finish() error {
 	if err := g.flushBlock(); err != nil {
 		return err
 	}
-	t := binary.BigEndian.AppendUint64(nil, uint64(g.off))
+	g.flushHashes()
+	var lines int
+	var fsum uint32
+	if g.filt != nil {
+		lines = len(g.filt.bits) / filterLineBytes
+		fsum = crc32.Checksum(g.filt.bits, castagnoli)
+		if _, err := g.w.Write(g.filt.bits); err != nil {
+			return fmt.Errorf("crlcache: writing the entry filter: %w", err)
+		}
+	}
+	ixOff := g.off + int64(lines)*filterLineBytes
+	t := binary.BigEndian.AppendUint64(nil, uint64(ixOff))
 	t = binary.BigEndian.AppendUint32(t, g.blocks)
 	t = binary.BigEndian.AppendUint64(t, g.entries)
 	t = binary.BigEndian.AppendUint32(t, crc32.Checksum(g.index, castagnoli))
+	t = binary.BigEndian.AppendUint32(t, uint32(lines))
+	t = binary.BigEndian.AppendUint32(t, fsum)
 	t = append(t, genMagic...)
 	if _, err := g.w.Write(g.index); err != nil {
 		return fmt.Errorf("crlcache: writing entry index: %w", err)
@@ -117,7 +153,9 @@ type genFile struct {
 	keys    []byte   // first keys of the blocks, concatenated
 	keyOff  []uint32 // start of block i's first key in keys; len = blocks+1
 	keyPfx  []uint64 // prefix() of block i's first key: the lookup's binary search reads one array, one cache line per step
-	offs    []int64  // block offsets; len = blocks+1 (last = index offset)
+	offs    []int64  // block offsets; len = blocks+1 (last = end of the blocks)
+	filtLen int64    // bytes of filter after the blocks (0: none)
+	filt    []byte   // the filter in the mapping (nil: none, or not mapped)
 	entries uint64
 	refs    atomic.Int64
 }
@@ -139,32 +177,54 @@ func openGen(path string) (*genFile, error) {
 		return nil, fmt.Errorf("crlcache: %s: %w", path, err)
 	}
 	g.f, g.path = f, path
-	if g.m = mapGen(f, g.offs[len(g.offs)-1]); g.m != nil {
+	end := g.offs[len(g.offs)-1]
+	if g.m = mapGen(f, end+g.filtLen); g.m != nil {
 		g.checked = make([]atomic.Uint64, (g.blocks()+63)/64)
+		if g.filtLen > 0 {
+			g.filt = g.m[end : end+g.filtLen : end+g.filtLen]
+		}
 	}
 	g.refs.Store(1)
 	return g, nil
 }
 
 // readIndex checks the trailer and reads the block index of a file of
-// size bytes.
+// size bytes, and checks its filter.
 func readIndex(f io.ReaderAt, size int64) (*genFile, error) {
-	if size < genTrailer {
+	if size < genTrailerV2 {
 		return nil, errCorruptBlock
 	}
-	var t [genTrailer]byte
-	if _, err := f.ReadAt(t[:], size-genTrailer); err != nil {
+	var m [8]byte
+	if _, err := f.ReadAt(m[:], size-8); err != nil {
 		return nil, err
 	}
-	if string(t[24:]) != genMagic {
+	tl := int64(genTrailer)
+	switch string(m[:]) {
+	case genMagic:
+		if size < genTrailer {
+			return nil, errCorruptBlock
+		}
+	case genMagicV2:
+		tl = genTrailerV2
+	default:
 		return nil, errCorruptBlock
+	}
+	t := make([]byte, tl)
+	if _, err := f.ReadAt(t, size-tl); err != nil {
+		return nil, err
 	}
 	ixOff := int64(binary.BigEndian.Uint64(t[0:]))
 	blocks := int(binary.BigEndian.Uint32(t[8:]))
 	entries := binary.BigEndian.Uint64(t[12:])
 	sum := binary.BigEndian.Uint32(t[20:])
-	ixLen := size - genTrailer - ixOff
-	if ixOff < 0 || ixLen < 0 || ixLen > maxIndexBytes || int64(blocks) > ixLen {
+	var filtLen int64
+	var fsum uint32
+	if tl == genTrailer {
+		filtLen = int64(binary.BigEndian.Uint32(t[24:])) * filterLineBytes
+		fsum = binary.BigEndian.Uint32(t[28:])
+	}
+	ixLen := size - tl - ixOff
+	if ixOff < 0 || ixLen < 0 || ixLen > maxIndexBytes || int64(blocks) > ixLen || filtLen > ixOff {
 		return nil, errCorruptBlock
 	}
 	ix := make([]byte, ixLen)
@@ -174,8 +234,13 @@ func readIndex(f io.ReaderAt, size int64) (*genFile, error) {
 	if crc32.Checksum(ix, castagnoli) != sum {
 		return nil, errCorruptBlock
 	}
-	g := &genFile{entries: entries, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
-	if err := g.parseIndex(ix, blocks, ixOff); err != nil {
+	if filtLen > 0 {
+		if err := checkFilter(f, ixOff-filtLen, filtLen, fsum); err != nil {
+			return nil, err
+		}
+	}
+	g := &genFile{entries: entries, filtLen: filtLen, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
+	if err := g.parseIndex(ix, blocks, ixOff-filtLen); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -264,10 +329,14 @@ var scratchPool = sync.Pool{New: func() any {
 	return &scratch{key: make([]byte, 0, maxKeyLen), blk: make([]byte, 0, blockTarget+512), tmp: make([]byte, 0, maxKeyLen)}
 }}
 
-// lookup finds key: one binary search in memory, one read.
+// lookup finds key: one line of the filter, and for a key the filter
+// does not rule out, one binary search in memory and one read.
 func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, found bool, err error) {
 	if g.m != nil {
 		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
+	}
+	if g.filt != nil && !filterHas(g.filt, keyHash(key)) {
+		return 0, 0, false, nil
 	}
 	i := g.findBlock(key) - 1
 	if i < 0 {

@@ -43,9 +43,11 @@ func (s *Staging) mergeTwo(out *genWriter) error {
 	os.Remove(hf.Name())
 	defer hf.Close()
 	hw := newGenWriter(hf)
+	hw.filt = out.filt
 	done := make(chan error, 1)
 	go func() {
 		err := merge(high, hw)
+		hw.flushHashes()
 		if err == nil {
 			err = hw.flushBlock()
 		}
