@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dirmngr/dirmngr/internal/testpki"
 )
@@ -14,7 +16,8 @@ import (
 // cache_isvalid logs it (serial, issuer, verdict, reason), each CRL fetch
 // (URL, bytes, entries, time), failed commands by name; a client that goes
 // away does not leave "broken pipe"; GETINFO stats does not count a
-// revoked answer as an error; the stop line names our version.
+// revoked answer as an error and reports the time busy, as does the
+// SIGUSR1 log line; the stop line names our version.
 func TestVerboseLog(t *testing.T) {
 	daemon := bin(t, "dirmngr")
 	gnupgClient := requireTool(t, "dirmngr-client")
@@ -36,6 +39,15 @@ func TestVerboseLog(t *testing.T) {
 	if !strings.Contains(stats, "errors 1%0A") && !strings.Contains(stats, "errors 1\n") {
 		t.Errorf("GETINFO stats: %q", stats)
 	}
+	// The time spent answering: the checks above fetched a CRL.
+	if m := regexp.MustCompile(`busy_us (\d+)`).FindStringSubmatch(stats); m == nil || m[1] == "0" {
+		t.Errorf("GETINFO stats without the time busy: %q", stats)
+	}
+	syscall.Kill(pid, syscall.SIGUSR1)
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(logf)
+		return strings.Contains(string(b), "statistics:")
+	}, "the statistics in the log after SIGUSR1")
 	gca(t, home, "KILLDIRMNGR")
 	waitExit(t, pid, "exit after KILLDIRMNGR")
 	data, err := os.ReadFile(logf)
@@ -52,6 +64,7 @@ func TestVerboseLog(t *testing.T) {
 		`command 'ISVALID' failed: Certificate revoked`,
 		`CRL fetched url=` + regexp.QuoteMeta(l.base+"/root.crl") + ` bytes=\d+ entries=1 time=\S+`,
 		`dirmngr \(Go\) 0\.1\.0 stopped`,
+		`statistics: uptime \S+, active sessions \d+, sessions \d+, requests \d+, errors 1, busy [1-9]\S*`,
 	} {
 		if !regexp.MustCompile(re).MatchString(log) {
 			t.Errorf("log lacks %q:\n%s", re, log)

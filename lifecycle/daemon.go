@@ -401,8 +401,8 @@ func (d *Daemon) handleSignal(sig syscall.Signal) {
 
 func (d *Daemon) logStats(sig syscall.Signal) {
 	st := d.srv.Stats()
-	d.Log.Info(fmt.Sprintf("%s received - statistics: uptime %s, active sessions %d, sessions %d, requests %d, errors %d",
-		sig, st.Uptime, st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors))
+	d.Log.Info(fmt.Sprintf("%s received - statistics: uptime %s, active sessions %d, sessions %d, requests %d, errors %d, busy %s",
+		sig, st.Uptime, st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors, st.Busy.Round(time.Millisecond)))
 }
 
 // Reload re-reads the configuration (SIGHUP, RELOADDIRMNGR). On error the

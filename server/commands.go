@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dirmngr/dirmngr/assuan"
 	"github.com/dirmngr/dirmngr/gpgerr"
@@ -32,7 +33,7 @@ const (
 	helpKSGet      = "KS_GET [--quick] [--ldap] [--first|--next] {<pattern>}\n\nOpenPGP keyserver retrieval. Not implemented by this X.509 dirmngr."
 	helpKSFetch    = "KS_FETCH <URL>\n\nOpenPGP key retrieval by URL. Not implemented by this X.509 dirmngr."
 	helpKSPut      = "KS_PUT\n\nOpenPGP key upload. Not implemented by this X.509 dirmngr."
-	helpGetInfo    = "GETINFO <what>\n\nReturn information about the daemon. WHAT is one of:\n\nversion     - the version of the program\npid         - the process id of the server\ntor         - OK if running in Tor mode (never, here)\ndnsinfo     - information about the DNS resolver\nsocket_name - the name of the socket\nsession_id  - the current session id\nworkqueue   - the work queue\ngetenv NAME - the value of the environment variable NAME\nstats       - sessions, requests and cache statistics"
+	helpGetInfo    = "GETINFO <what>\n\nReturn information about the daemon. WHAT is one of:\n\nversion     - the version of the program\npid         - the process id of the server\ntor         - OK if running in Tor mode (never, here)\ndnsinfo     - information about the DNS resolver\nsocket_name - the name of the socket\nsession_id  - the current session id\nworkqueue   - the work queue\ngetenv NAME - the value of the environment variable NAME\nstats       - sessions, requests, time busy answering them (busy_us), cache statistics"
 	helpLoadSWDB   = "LOADSWDB [--force]\n\nGnuPG software version database. Not implemented by this X.509 dirmngr."
 	helpKill       = "KILLDIRMNGR\n\nStop the daemon after this session ends. Only for the daemon's user\nand root."
 	helpReload     = "RELOADDIRMNGR\n\nRe-read the configuration and flush the certificate caches, as on\nSIGHUP. Only for the daemon's user and root. A configuration that\ncannot be read is refused with Configuration error and the previous\none stays in effect."
@@ -81,11 +82,13 @@ type cmd struct {
 type handler func(c *cmd, args string) error
 
 // handle adapts a handler: it takes the current services for the whole
-// command and maintains the request and error counters.
+// command and maintains the request, error and busy-time counters.
 func (s *Server) handle(h handler) assuan.HandlerFunc {
 	return func(as *assuan.Session, args string) error {
 		s.stats.requests.Add(1)
+		start := time.Now()
 		err := h(&cmd{as: as, st: state(as), set: s.sets.Current()}, args)
+		s.stats.busy.Add(int64(time.Since(start)))
 		// A revoked certificate is an answer, not an error.
 		if err != nil && gpgerr.CodeOf(err) != gpgerr.ErrCertRevoked {
 			s.stats.errors.Add(1)
@@ -160,8 +163,8 @@ func (s *Server) cmdGetInfo(c *cmd, args string) error {
 		return as.Status("#", "wq: number of entries: 0")
 	case "stats":
 		st := s.Stats()
-		out := fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\n",
-			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors)
+		out := fmt.Sprintf("uptime %d\nsessions_active %d\nsessions_total %d\nrequests %d\nerrors %d\nbusy_us %d\n",
+			int64(st.Uptime.Seconds()), st.SessionsActive, st.SessionsTotal, st.Requests, st.Errors, st.Busy.Microseconds())
 		out += fmt.Sprintf("crls_cached %d\n", len(c.set.Cache.List()))
 		req, hits := c.set.OCSP.Stats()
 		out += fmt.Sprintf("ocsp_requests %d\nocsp_cache_hits %d\n", req, hits)

@@ -138,6 +138,7 @@ type counters struct {
 	sessionsActive atomic.Int64
 	requests       atomic.Int64
 	errors         atomic.Int64
+	busy           atomic.Int64 // nanoseconds spent in command handlers
 }
 
 // Stats is a snapshot of the server's counters.
@@ -147,6 +148,10 @@ type Stats struct {
 	SessionsActive int64
 	Requests       int64
 	Errors         int64
+	// Busy is the time spent in command handlers: answering, not
+	// waiting for the client between commands. Busy divided by Requests
+	// is what a command costs the daemon besides its I/O.
+	Busy time.Duration
 }
 
 // Stats returns the current counters.
@@ -157,6 +162,7 @@ func (s *Server) Stats() Stats {
 		SessionsActive: s.stats.sessionsActive.Load(),
 		Requests:       s.stats.requests.Load(),
 		Errors:         s.stats.errors.Load(),
+		Busy:           time.Duration(s.stats.busy.Load()),
 	}
 }
 
