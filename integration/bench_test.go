@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -134,8 +135,9 @@ type benchDaemon struct {
 func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) *benchDaemon {
 	d := &benchDaemon{prog: prog, home: newHome(b)}
 	// BENCH_OURS_ENV=NAME=VALUE sets one variable for our daemon only
-	// (e.g. GOMAXPROCS=1, to try runtime settings side by side).
-	if kv := os.Getenv("BENCH_OURS_ENV"); kv != "" && !d.gnupg() {
+	// (e.g. GOMAXPROCS=1, to try runtime settings side by side; not for
+	// BENCH_OURS_ALT's, which can be the same build without it).
+	if kv := os.Getenv("BENCH_OURS_ENV"); kv != "" && !d.gnupg() && d.name() != "alt" {
 		k, v, _ := strings.Cut(kv, "=")
 		old, had := os.LookupEnv(k)
 		os.Setenv(k, v)
@@ -184,6 +186,8 @@ func (d *benchDaemon) name() string {
 		return "floor"
 	case d.gnupg():
 		return "GnuPG"
+	case d.prog == os.Getenv("BENCH_OURS_ALT"):
+		return "alt"
 	}
 	return "ours"
 }
@@ -278,6 +282,20 @@ func (d *benchDaemon) medians() benchResult {
 	return d.res
 }
 
+// busy returns our daemon's busy_us and requests (GETINFO stats).
+func (d *benchDaemon) busy(b *testing.B) [2]int64 {
+	out := strings.ReplaceAll(gca(b, d.home, "GETINFO stats"), "%0A", "\n")
+	var r [2]int64
+	for i, re := range []string{`busy_us (\d+)`, `requests (\d+)`} {
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			b.Fatalf("GETINFO stats of %s: no %s in %q", d.name(), re, out)
+		}
+		r[i], _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return r
+}
+
 // finish computes the medians and stops the daemon.
 func (d *benchDaemon) finish(b *testing.B) benchResult {
 	gca(b, d.home, "KILLDIRMNGR")
@@ -338,7 +356,10 @@ func benchRounds(b *testing.B) int { return positiveEnv(b, "BENCH_ROUNDS", 3) }
 // (random), sorted and reverse order; 10M too with BENCH_10M=1.
 // BENCH_SIZES (e.g. "1000000") and BENCH_ORDERS (e.g. "random" or
 // "sorted,random", run in that order) narrow it;
-// BENCH_LOADS and BENCH_ROUNDS repeat the loads and the ISVALID rounds.
+// BENCH_LOADS and BENCH_ROUNDS repeat the loads and the ISVALID rounds;
+// BENCH_OURS_ALT adds another build of ours to the rounds; BENCH_REVOKED
+// sets the share of revoked certificates among the checked (percent,
+// default 50).
 func BenchmarkCompareGnuPG(b *testing.B) {
 	ours := buildPlain(b)
 	theirs := requireTool(b, "dirmngr")
@@ -394,10 +415,19 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	syncFile(b, crlFile)
 	fi, _ := os.Stat(crlFile)
 	var ids []string
+	// Half revoked, half valid; BENCH_REVOKED=<percent> changes the
+	// share (real checks are mostly of certificates in good standing).
+	pct := 50
+	if v := os.Getenv("BENCH_REVOKED"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 0 || p > 100 {
+			b.Fatalf("BENCH_REVOKED=%q: want a percentage, 0 to 100", v)
+		}
+		pct = p
+	}
 	for i := range 1000 {
-		// Half revoked, half valid.
 		s := set.At(i * (n / 1000))
-		if i%2 == 1 {
+		if i%100 >= pct {
 			s = set.Absent(i)
 		}
 		ids = append(ids, fmt.Sprintf("%s.%X", hash, s))
@@ -416,16 +446,49 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	for range b.N {
 		ds := [2]*benchDaemon{startLoaded(b, ours, root, crlFile), startLoaded(b, theirs, root, crlFile)}
 		floor := startFloor(b)
+		all := []*benchDaemon{ds[0], ds[1], floor}
+		// BENCH_OURS_ALT=<dirmngr binary> runs another build of ours
+		// beside them, in the same rounds (an A/B of two versions on
+		// the same machine state); it is reported, not compared.
+		var alt *benchDaemon
+		if p := os.Getenv("BENCH_OURS_ALT"); p != "" {
+			alt = startLoaded(b, p, root, crlFile)
+			all = append(all, alt)
+		}
+		busy0 := map[*benchDaemon][2]int64{}
+		for _, d := range all {
+			if d.name() == "ours" || d.name() == "alt" {
+				busy0[d] = d.busy(b)
+			}
+		}
 		if ds[0].res.loadFailed == nil && ds[1].res.loadFailed == nil {
 			for i := range benchRounds(b) {
-				for _, d := range []*benchDaemon{ds[0], ds[1], floor} {
+				for _, d := range all {
 					d.round(b, i == 0, root, reqs)
 				}
 			}
 		}
+		// The time our daemons spent answering, per ISVALID (GETINFO
+		// stats): the part of a round trip that is theirs, free of the
+		// machine's scheduling noise that moves the rates.
+		for _, d := range all {
+			b0, ok := busy0[d]
+			if !ok {
+				continue
+			}
+			b1 := d.busy(b)
+			if n := b1[1] - b0[1]; n > 0 {
+				fmt.Printf("busy µs per ISVALID (%s): %.2f\n", d.name(), float64(b1[0]-b0[0])/float64(n))
+			}
+		}
 		res[0], res[1], fl = ds[0].finish(b), ds[1].finish(b), floor.medians()
-		for _, d := range []*benchDaemon{ds[0], ds[1], floor} {
+		for _, d := range all {
 			fmt.Printf("ISVALID/s per round (%s): 1 conn %.0f, 4 conns %.0f\n", d.name(), d.r1, d.r4)
+		}
+		if alt != nil {
+			a := alt.finish(b)
+			fmt.Printf("alt (%s): LOADCRL %.2fs, peak RSS %.2fMB, ISVALID/s %.0f on 1 conn, %.0f on 4 (ours: %.0f, %.0f)\n",
+				alt.prog, a.load.Seconds(), float64(a.rss)/1e6, a.rate1, a.rate4, res[0].rate1, res[0].rate4)
 		}
 	}
 	for i, r := range res {
