@@ -87,7 +87,13 @@ func (s *Server) handle(h handler) assuan.HandlerFunc {
 	return func(as *assuan.Session, args string) error {
 		s.stats.requests.Add(1)
 		start := time.Now()
-		err := h(&cmd{as: as, st: state(as), set: s.sets.Current()}, args)
+		// The session's one cmd, reused: handlers run one at a time per
+		// session and keep no reference to it.
+		st := state(as)
+		c := &st.cmd
+		*c = cmd{as: as, st: st, set: s.sets.Current()}
+		err := h(c, args)
+		*c = cmd{} // no old services.Set kept alive by an idle session
 		s.stats.busy.Add(int64(time.Since(start)))
 		// A revoked certificate is an answer, not an error.
 		if err != nil && gpgerr.CodeOf(err) != gpgerr.ErrCertRevoked {

@@ -20,6 +20,7 @@ import (
 	"github.com/dirmngr/dirmngr/config"
 	"github.com/dirmngr/dirmngr/gpgerr"
 	"github.com/dirmngr/dirmngr/ldap"
+	"github.com/dirmngr/dirmngr/revocation"
 	"github.com/dirmngr/dirmngr/services"
 )
 
@@ -121,6 +122,10 @@ type session struct {
 	httpProxySet    bool
 	ldapServers     []*ldap.Server
 	trusted         map[string]bool // ISTRUSTED answers of this session
+
+	req      *revocation.Request // the last request made (cmd.request), reused while the settings above stay
+	progress func(int64)         // the session's CRL load progress reporter
+	cmd      cmd                 // the command being handled (Server.handle)
 }
 
 func state(as *assuan.Session) *session {

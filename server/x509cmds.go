@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	xocsp "golang.org/x/crypto/ocsp"
@@ -15,6 +16,7 @@ import (
 	"github.com/dirmngr/dirmngr/certinfo"
 	"github.com/dirmngr/dirmngr/certstore"
 	"github.com/dirmngr/dirmngr/gpgerr"
+	"github.com/dirmngr/dirmngr/ldap"
 	"github.com/dirmngr/dirmngr/ocsp"
 	"github.com/dirmngr/dirmngr/revocation"
 )
@@ -95,17 +97,34 @@ func (a asker) IsTrusted(_ context.Context, fpr string) bool {
 // OPTION http-proxy, LDAPSERVER entries, force-crl-refresh and progress
 // ticks.
 func (c *cmd) request() *revocation.Request {
-	r := &revocation.Request{
-		Asker:        asker{c.as, c.st},
-		LDAPServers:  c.st.ldapServers,
-		ForceRefresh: c.st.forceCRLRefresh,
-		Progress:     progressTicks(c.as),
+	st := c.st
+	if r := st.req; r != nil && r.ForceRefresh == st.forceCRLRefresh && sameServers(r.LDAPServers, st.ldapServers) &&
+		(r.Proxy != nil) == st.httpProxySet && (r.Proxy == nil || *r.Proxy == st.httpProxy) {
+		return r // the session's settings are unchanged: no allocation per command
 	}
-	if c.st.httpProxySet {
-		p := c.st.httpProxy
+	if st.progress == nil {
+		st.progress = progressTicks(c.as)
+	}
+	// A new Request, never changed once made: a CRL download shared with
+	// other sessions (revocation.Flights) may still read an older one.
+	r := &revocation.Request{
+		Asker:        asker{c.as, st},
+		LDAPServers:  st.ldapServers,
+		ForceRefresh: st.forceCRLRefresh,
+		Progress:     st.progress,
+	}
+	if st.httpProxySet {
+		p := st.httpProxy
 		r.Proxy = &p
 	}
+	st.req = r
 	return r
+}
+
+// sameServers reports whether a and b are the same slice (LDAPSERVER
+// only appends to or clears the session's list).
+func sameServers(a, b []*ldap.Server) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // progressTicks reports the progress of CRL loads on the session in
@@ -114,10 +133,10 @@ func (c *cmd) request() *revocation.Request {
 // before the end), the first at the first report, then at most once a
 // second. Loads run on the session's goroutine, so writing is safe.
 func progressTicks(as *assuan.Session) func(int64) {
-	var last time.Time
+	var last atomic.Int64 // UnixNano of the last report
 	return func(entries int64) {
-		if time.Since(last) >= time.Second {
-			last = time.Now()
+		if now := time.Now().UnixNano(); now-last.Load() >= int64(time.Second) {
+			last.Store(now)
 			as.Status("PROGRESS", fmt.Sprintf("load_crl ? %d 0", entries))
 		}
 	}
