@@ -101,6 +101,7 @@ type Cache struct {
 	slots    map[string]*slot    // by CRLID.Key()
 	indirect map[string][]string // certificate issuer → keys of indirect CRLs
 	own      map[string][]string // CRL issuer → keys of its slots, sorted
+	plain    map[string]*slot    // CRL issuer → its slot when that is its one CRL, full, without scope or freshestCRL (CheckPlain)
 	nextGen  uint64
 }
 
@@ -221,7 +222,7 @@ func (c *Cache) Close() error {
 	for _, s := range c.slots {
 		s.g.release()
 	}
-	c.slots, c.indirect, c.own = nil, nil, nil
+	c.slots, c.indirect, c.own, c.plain = nil, nil, nil, nil
 	c.mu.Unlock()
 	err := c.closeDB()
 	if c.tempDir != "" {
@@ -312,19 +313,23 @@ func (c *Cache) loadSlots() error {
 }
 
 // rebuildIndirect recomputes the issuer indexes (certificate issuer →
-// indirect CRLs, CRL issuer → own slots) after the set of slots changed;
-// c.mu is held.
+// indirect CRLs, CRL issuer → own slots, CRL issuer → plain slot) after a
+// slot changed; c.mu is held.
 func (c *Cache) rebuildIndirect() {
 	c.indirect = map[string][]string{}
 	c.own = map[string][]string{}
+	c.plain = map[string]*slot{}
 	for k, s := range c.slots {
 		for _, h := range s.meta.Indirect {
 			c.indirect[h] = append(c.indirect[h], k)
 		}
 		c.own[s.meta.IssuerHash] = append(c.own[s.meta.IssuerHash], k)
 	}
-	for _, keys := range c.own {
+	for issuer, keys := range c.own {
 		slices.Sort(keys)
+		if s := c.slots[keys[0]]; len(keys) == 1 && keys[0] == issuer && !s.meta.Freshest {
+			c.plain[issuer] = s
+		}
 	}
 }
 

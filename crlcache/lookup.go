@@ -119,20 +119,16 @@ func (c *Cache) CheckPlain(issuerHash string, serial []byte) (Result, IssuerCRLs
 	defer scratchPool.Put(sc)
 	sc.key = appendKey(sc.key[:0], nil, serial)
 	c.mu.RLock()
-	keys := c.own[issuerHash]
-	var s *slot
-	if len(keys) > 0 {
-		s = c.slots[keys[0]]
-	}
+	s := c.plain[issuerHash]
 	if s == nil {
+		kind := NoCRL
+		if len(c.own[issuerHash]) > 0 {
+			kind = ScopedCRL
+		}
 		c.mu.RUnlock()
-		return Result{}, NoCRL, nil
+		return Result{}, kind, nil
 	}
-	if len(keys) != 1 || keys[0] != issuerHash || s.meta.Freshest {
-		c.mu.RUnlock()
-		return Result{}, ScopedCRL, nil
-	}
-	res, ok, err := c.lookupSlot(keys[0], s, sc)
+	res, ok, err := c.lookupSlot(issuerHash, s, sc)
 	if !ok {
 		return res, NoCRL, err
 	}
@@ -142,7 +138,7 @@ func (c *Cache) CheckPlain(issuerHash string, serial []byte) (Result, IssuerCRLs
 // lookupSlot looks sc.key up in slot s (key); c.mu is read-locked and is
 // released.
 func (c *Cache) lookupSlot(key string, s *slot, sc *scratch) (Result, bool, error) {
-	res := Result{Meta: s.meta}
+	res := Result{Meta: &s.meta}
 	g := s.g
 	g.refs.Add(1)
 	c.mu.RUnlock()

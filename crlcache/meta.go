@@ -131,8 +131,11 @@ type Entry struct {
 
 // Result is the answer of one lookup: the CRL's metadata and, when the
 // serial is listed, its entry. Meta and entry come from one snapshot.
+// Meta is the cache's own record, shared by every lookup of that CRL (a
+// new CRL gets a new record, so it never changes): read it, never
+// modify it.
 type Result struct {
-	Meta    Meta
+	Meta    *Meta
 	Entry   Entry
 	Revoked bool
 }

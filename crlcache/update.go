@@ -100,6 +100,7 @@ func (c *Cache) updateMeta(id CRLID, fn func(*Meta)) error {
 	c.mu.Lock()
 	if s := c.slots[key]; s == cur {
 		c.slots[key] = &slot{meta: m, g: cur.g}
+		c.rebuildIndirect() // the indexes hold slots (and Freshest may have changed)
 	}
 	c.mu.Unlock()
 	return nil

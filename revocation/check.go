@@ -161,7 +161,7 @@ func (c *Checker) infoLookup(ctx context.Context, req *Request, cert *certinfo.I
 // expired reports whether a cached CRL is past its nextUpdate, by
 // crl.Policy (a stored CRL always has one: Load assumes a day when the CRL
 // has none; a zero one counts as expired).
-func (c *Checker) expired(m crlcache.Meta, now time.Time) bool {
+func (c *Checker) expired(m *crlcache.Meta, now time.Time) bool {
 	return m.NextUpdate.IsZero() || (crl.Policy{Skew: c.cfg.ClockSkew}).Expired(m.NextUpdate, now)
 }
 

@@ -49,7 +49,7 @@ func (c *Checker) slotsOf(issuerHash string) []crlcache.Meta {
 
 // source is one cached full CRL that speaks for a certificate.
 type source struct {
-	m        crlcache.Meta
+	m        *crlcache.Meta // read only (crlcache.Result.Meta)
 	reasons  crl.Reason
 	indirect bool // issued by another CA than the certificate's issuer
 }
@@ -96,7 +96,7 @@ func (c *Checker) sources(cert *certinfo.Info) (out []source, skipped bool) {
 				continue
 			}
 			index[key] = len(out)
-			out = append(out, source{m: m, reasons: r, indirect: cd.hash != cert.IssuerHash})
+			out = append(out, source{m: &m, reasons: r, indirect: cd.hash != cert.IssuerHash})
 		}
 	}
 	return out, skipped
@@ -210,7 +210,7 @@ func (c *Checker) checkInfo(ctx context.Context, req *Request, cert *certinfo.In
 
 // usable reports whether a cached CRL may be consulted now.
 func (c *Checker) usable(ctx context.Context, req *Request, m crlcache.Meta) bool {
-	if m.Flags != 0 || c.expired(m, c.cfg.Now()) {
+	if m.Flags != 0 || c.expired(&m, c.cfg.Now()) {
 		return false
 	}
 	if m.TrustFpr != "" && (req.Asker == nil || !req.Asker.IsTrusted(ctx, m.TrustFpr)) {
@@ -222,7 +222,7 @@ func (c *Checker) usable(ctx context.Context, req *Request, m crlcache.Meta) boo
 
 // consult asks one full CRL (and its delta) about cert.
 func (c *Checker) consult(ctx context.Context, req *Request, cert *certinfo.Info, s source, visiting []string) (Status, error) {
-	if !c.usable(ctx, req, s.m) {
+	if !c.usable(ctx, req, *s.m) {
 		return CantUse, nil
 	}
 	needDelta := s.m.Freshest || len(cert.Freshest) > 0
@@ -236,14 +236,14 @@ func (c *Checker) consult(ctx context.Context, req *Request, cert *certinfo.Info
 			c.log.Info("delta CRL not available", "base", s.m.ID().Key())
 		case !c.usable(ctx, req, d):
 			c.log.Info("delta CRL not usable", "delta", did.Key())
-		case !deltaApplies(s.m, d):
+		case !deltaApplies(*s.m, d):
 			c.log.Info("delta CRL does not apply to the cached base CRL", "base_number", s.m.Number, "delta_base", d.BaseNumber, "delta_number", d.Number)
 		default:
 			res, ok, err := c.cache.LookupIn(did, cert.IssuerHash, cert.Serial)
 			if err != nil {
 				return DontKnow, err
 			}
-			if ok && deltaApplies(s.m, res.Meta) {
+			if ok && deltaApplies(*s.m, *res.Meta) {
 				haveDelta = true
 				if res.Revoked {
 					if res.Entry.Reason&uint16(crl.ReasonRemoveFromCRL) == 0 {
