@@ -17,8 +17,14 @@ import (
 //	                   reason uvarint, revokedAt−base varint }
 //	restarts n × uint16 BE   offsets (from the first entry) of every
 //	                         restartEvery-th entry, whose shared is 0
+//	prefixes n × uint64 BE   prefix() of those entries' keys
 //	n        uint16 BE
 //	crc      uint32 BE   CRC-32C of everything before it
+//
+// The restart prefixes lie beside the trailer a lookup reads first, so
+// finding the restart point touches those lines and not one line per
+// step of the search; the keys are compared only when prefixes are
+// equal. Blocks of version 2 files (genMagicV2) have no prefixes.
 //
 // A key is 0x00 ‖ serial for a certificate of the CRL issuer, or
 // 0x01 ‖ SHA-1(issuer DN) (20 bytes) ‖ serial for an entry of an
@@ -41,6 +47,7 @@ var (
 type blockWriter struct {
 	buf      []byte // header and entry area
 	restarts []uint16
+	pfx      []uint64 // prefix() of the restart keys
 	prev     []byte
 	first    []byte
 	base     int64
@@ -55,11 +62,12 @@ func (w *blockWriter) add(key []byte, reason uint16, at int64) int {
 		w.base = at
 		w.buf = binary.BigEndian.AppendUint64(w.buf[:0], uint64(at))
 		w.buf = append(w.buf, 0, 0) // count, set by finish
-		w.restarts = w.restarts[:0]
+		w.restarts, w.pfx = w.restarts[:0], w.pfx[:0]
 	}
 	shared := 0
 	if w.n%restartEvery == 0 {
 		w.restarts = append(w.restarts, uint16(len(w.buf)-blockHeader))
+		w.pfx = append(w.pfx, prefix(key))
 	} else {
 		shared = commonPrefix(w.prev, key)
 	}
@@ -70,7 +78,7 @@ func (w *blockWriter) add(key []byte, reason uint16, at int64) int {
 	w.buf = binary.AppendVarint(w.buf, at-w.base)
 	w.prev = append(w.prev[:0], key...)
 	w.n++
-	return len(w.buf) + 2*len(w.restarts) + blockTrailer
+	return len(w.buf) + 10*len(w.restarts) + blockTrailer
 }
 
 func commonPrefix(a, b []byte) int {
@@ -90,6 +98,9 @@ func (w *blockWriter) finish() []byte {
 	for _, r := range w.restarts {
 		w.buf = binary.BigEndian.AppendUint16(w.buf, r)
 	}
+	for _, p := range w.pfx {
+		w.buf = binary.BigEndian.AppendUint64(w.buf, p)
+	}
 	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(w.restarts)))
 	w.buf = binary.BigEndian.AppendUint32(w.buf, crc32.Checksum(w.buf, castagnoli))
 	w.n = 0
@@ -102,14 +113,16 @@ type block struct {
 	base     int64
 	count    int
 	restarts []byte // n × uint16
+	pfx      []byte // n × uint64; nil in a version 2 block
 }
 
 // parseBlock checks a block's checksum and framing.
-func parseBlock(v []byte) (block, error) { return parseBlockSum(v, true) }
+func parseBlock(v []byte) (block, error) { return parseBlockSum(v, true, true) }
 
 // parseBlockSum is parseBlock, checking the CRC only when check is set
-// (a mapped block already checked since the file was opened).
-func parseBlockSum(v []byte, check bool) (block, error) {
+// (a mapped block already checked since the file was opened); pfx tells
+// whether the block has restart prefixes (all but version 2 files).
+func parseBlockSum(v []byte, check, pfx bool) (block, error) {
 	if len(v) < blockHeader+blockTrailer {
 		return block{}, errCorruptBlock
 	}
@@ -118,7 +131,11 @@ func parseBlockSum(v []byte, check bool) (block, error) {
 		return block{}, errCorruptBlock
 	}
 	n := int(binary.BigEndian.Uint16(body[len(body)-2:]))
-	rs := len(body) - 2 - 2*n
+	per := 2
+	if pfx {
+		per = 10
+	}
+	rs := len(body) - 2 - per*n
 	if n == 0 || rs < blockHeader {
 		return block{}, errCorruptBlock
 	}
@@ -126,7 +143,10 @@ func parseBlockSum(v []byte, check bool) (block, error) {
 		base:     int64(binary.BigEndian.Uint64(body)),
 		count:    int(binary.BigEndian.Uint16(body[8:])),
 		data:     body[blockHeader:rs],
-		restarts: body[rs : len(body)-2],
+		restarts: body[rs : rs+2*n],
+	}
+	if pfx {
+		b.pfx = body[rs+2*n : len(body)-2]
 	}
 	if b.count == 0 || (b.count+restartEvery-1)/restartEvery != n {
 		return block{}, errCorruptBlock
@@ -214,14 +234,31 @@ func (b *block) find(key, scratch []byte) (reason uint16, at int64, found bool, 
 	// The last restart point whose key is <= key. A restart entry
 	// shares nothing with its predecessor, so its key is compared where
 	// it lies, without decoding the rest of the entry.
+	// With restart prefixes the search reads them, and a restart key
+	// only where its prefix equals the key's.
+	p := prefix(key)
 	lo, hi := 0, nr
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		rk, err := b.restartKey(mid)
-		if err != nil {
-			return 0, 0, false, err
+		le := false
+		if b.pfx != nil {
+			q := binary.BigEndian.Uint64(b.pfx[8*mid:])
+			le = q < p
+			if q == p {
+				rk, err := b.restartKey(mid)
+				if err != nil {
+					return 0, 0, false, err
+				}
+				le = bytes.Compare(rk, key) <= 0
+			}
+		} else {
+			rk, err := b.restartKey(mid)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			le = bytes.Compare(rk, key) <= 0
 		}
-		if bytes.Compare(rk, key) <= 0 {
+		if le {
 			lo = mid + 1
 		} else {
 			hi = mid

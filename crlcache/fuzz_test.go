@@ -71,6 +71,11 @@ func FuzzDecodeBlock(f *testing.F) {
 func FuzzDecodeGenFile(f *testing.F) {
 	f.Add(genBytes(f, seedKeys(700)), []byte{0, 1, 2, 0x55})
 	f.Add(genBytes(f, nil), []byte{0})
+	if v2, err := os.ReadFile(filepath.Join("testdata", "v2.blk")); err == nil {
+		f.Add(v2, []byte{0, 1, 2})
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data, key []byte) {
 		g, err := readIndex(bytes.NewReader(data), int64(len(data)))
 		if err != nil {

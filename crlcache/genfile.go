@@ -23,8 +23,9 @@ import (
 //	         uint32 BE CRC-32C of the index, uint32 BE filter lines,
 //	         uint32 BE CRC-32C of the filter, 8 bytes genMagic
 //
-// Files of the previous version (genMagicV2) have no filter and a
-// trailer without its two fields; they are read as they are.
+// Files of the previous version (genMagicV2) have no filter, blocks
+// without restart prefixes (block.go) and a trailer without the filter's
+// two fields; they are read as they are.
 //
 // The index is read into memory when the file is opened (about 25 bytes
 // per 4 KB block), so a lookup is a binary search in memory and one
@@ -155,6 +156,7 @@ type genFile struct {
 	keyPfx  []uint64 // prefix() of block i's first key: the lookup's binary search reads one array, one cache line per step
 	offs    []int64  // block offsets; len = blocks+1 (last = end of the blocks)
 	filtLen int64    // bytes of filter after the blocks (0: none)
+	v2      bool     // a version 2 file: blocks without restart prefixes
 	filt    []byte   // the filter in the mapping (nil: none, or not mapped)
 	entries uint64
 	refs    atomic.Int64
@@ -239,7 +241,7 @@ func readIndex(f io.ReaderAt, size int64) (*genFile, error) {
 			return nil, err
 		}
 	}
-	g := &genFile{entries: entries, filtLen: filtLen, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
+	g := &genFile{entries: entries, filtLen: filtLen, v2: tl == genTrailerV2, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
 	if err := g.parseIndex(ix, blocks, ixOff-filtLen); err != nil {
 		return nil, err
 	}
@@ -302,7 +304,7 @@ func (g *genFile) readBlock(i int, buf []byte, mapped bool) (block, []byte, erro
 		// first lookup after open, not on every one.
 		w, bit := &g.checked[i/64], uint64(1)<<(i%64)
 		seen := w.Load()&bit != 0
-		b, err := parseBlockSum(g.m[g.offs[i]:g.offs[i+1]:g.offs[i+1]], !seen)
+		b, err := parseBlockSum(g.m[g.offs[i]:g.offs[i+1]:g.offs[i+1]], !seen, !g.v2)
 		if err == nil && !seen {
 			w.Or(bit)
 		}
@@ -315,7 +317,7 @@ func (g *genFile) readBlock(i int, buf []byte, mapped bool) (block, []byte, erro
 	if _, err := g.f.ReadAt(buf, g.offs[i]); err != nil {
 		return block{}, buf, fmt.Errorf("crlcache: reading %s: %w", g.path, err)
 	}
-	b, err := parseBlock(buf)
+	b, err := parseBlockSum(buf, true, !g.v2)
 	return b, buf, err
 }
 
