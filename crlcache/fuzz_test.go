@@ -16,7 +16,9 @@ func genBytes(t testing.TB, keys [][]byte) []byte {
 		t.Fatal(err)
 	}
 	gw := newGenWriter(f)
-	gw.filt = newFilterBuilder(uint64(len(keys)))
+	if gw.filt, err = newFilterIn(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
 	defer gw.filt.release()
 	for i, k := range keys {
 		if err := gw.add(k, uint16(i), int64(1_600_000_000+i*1000)); err != nil {

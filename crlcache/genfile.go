@@ -17,15 +17,18 @@ import (
 // the entries of one CRL, written once in key order and never changed:
 //
 //	blocks   back to back (block.go)
-//	filter   Bloom filter of the keys, in 64-byte lines (filter.go)
-//	index    per block: uvarint len(first key), first key, uint64 BE offset
+//	filter   Bloom filter of the keys, in 64-byte lines, a run of lines
+//	         per block (filter.go)
+//	index    per block: uvarint len(first key), first key, uint64 BE
+//	         offset, uint32 BE first filter line of the block's run
 //	trailer  uint64 BE index offset, uint32 BE blocks, uint64 BE entries,
 //	         uint32 BE CRC-32C of the index, uint32 BE filter lines,
 //	         uint32 BE CRC-32C of the filter, 8 bytes genMagic
 //
 // Files of the previous version (genMagicV2) have no filter, blocks
-// without restart prefixes (block.go) and a trailer without the filter's
-// two fields; they are read as they are.
+// without restart prefixes (block.go), index entries without the filter
+// line and a trailer without the filter's two fields; they are read as
+// they are.
 //
 // The index is read into memory when the file is opened (about 25 bytes
 // per 4 KB block), so a lookup is a binary search in memory and one
@@ -49,8 +52,8 @@ type genWriter struct {
 	entries uint64
 	last    []byte
 	started bool
-	filt    *filterBuilder // nil: the file gets no filter
-	hs      []uint64       // key hashes not yet added to filt
+	filt    *filterBuf // nil: the file gets no filter
+	hs      []uint64   // key hashes of the block being written
 }
 
 func newGenWriter(f *os.File) *genWriter {
@@ -71,9 +74,6 @@ func (g *genWriter) add(key []byte, reason uint16, at int64) error {
 	g.last = append(g.last[:0], key...)
 	if g.filt != nil {
 		g.hs = append(g.hs, keyHash(key))
-		if len(g.hs) == filterBatch {
-			g.flushHashes()
-		}
 	}
 	g.entries++
 	if g.bw.add(key, reason, at) >= blockTarget {
@@ -89,6 +89,15 @@ func (g *genWriter) flushBlock() error {
 	g.index = binary.AppendUvarint(g.index, uint64(len(g.bw.first)))
 	g.index = append(g.index, g.bw.first...)
 	g.index = binary.BigEndian.AppendUint64(g.index, uint64(g.off))
+	var start uint32
+	if g.filt != nil {
+		var err error
+		if start, err = g.filt.addBlock(g.hs); err != nil {
+			return err
+		}
+		g.hs = g.hs[:0]
+	}
+	g.index = binary.BigEndian.AppendUint32(g.index, start)
 	b := g.bw.finish()
 	if _, err := g.w.Write(b); err != nil {
 		return fmt.Errorf("crlcache: writing entries: %w", err)
@@ -98,27 +107,18 @@ func (g *genWriter) flushBlock() error {
 	return nil
 }
 
-// flushHashes adds the collected key hashes to the filter.
-func (g *genWriter) flushHashes() {
-	if g.filt != nil && len(g.hs) > 0 {
-		g.filt.addBatch(g.hs)
-	}
-	g.hs = g.hs[:0]
-}
-
 // finish writes the filter, the index and the trailer and syncs the file.
 func (g *genWriter) finish() error {
 	if err := g.flushBlock(); err != nil {
 		return err
 	}
-	g.flushHashes()
 	var lines int
 	var fsum uint32
 	if g.filt != nil {
-		lines = len(g.filt.bits) / filterLineBytes
-		fsum = crc32.Checksum(g.filt.bits, castagnoli)
-		if _, err := g.w.Write(g.filt.bits); err != nil {
-			return fmt.Errorf("crlcache: writing the entry filter: %w", err)
+		lines = g.filt.total()
+		var err error
+		if fsum, err = g.filt.writeTo(g.w); err != nil {
+			return err
 		}
 	}
 	ixOff := g.off + int64(lines)*filterLineBytes
@@ -156,6 +156,7 @@ type genFile struct {
 	keyPfx  []uint64 // prefix() of block i's first key: the lookup's binary search reads one array, one cache line per step
 	offs    []int64  // block offsets; len = blocks+1 (last = end of the blocks)
 	filtLen int64    // bytes of filter after the blocks (0: none)
+	fstart  []uint32 // block i's filter lines are fstart[i] to fstart[i+1] (with a filter); len = blocks+1
 	v2      bool     // a version 2 file: blocks without restart prefixes
 	filt    []byte   // the filter in the mapping (nil: none, or not mapped)
 	entries uint64
@@ -242,33 +243,51 @@ func readIndex(f io.ReaderAt, size int64) (*genFile, error) {
 		}
 	}
 	g := &genFile{entries: entries, filtLen: filtLen, v2: tl == genTrailerV2, keyOff: make([]uint32, 0, blocks+1), offs: make([]int64, 0, blocks+1)}
-	if err := g.parseIndex(ix, blocks, ixOff-filtLen); err != nil {
+	if err := g.parseIndex(ix, blocks, ixOff-filtLen, uint32(filtLen/filterLineBytes)); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// parseIndex decodes the block index; offsets must increase.
-func (g *genFile) parseIndex(ix []byte, blocks int, end int64) error {
+// parseIndex decodes the block index; offsets must increase, and with a
+// filter of lines lines every block must have a run of lines, in order.
+func (g *genFile) parseIndex(ix []byte, blocks int, end int64, lines uint32) error {
 	prev := int64(-1)
+	entry := 8 // offset
+	if !g.v2 {
+		entry += 4 // and first filter line
+	}
+	if lines > 0 {
+		g.fstart = make([]uint32, 0, blocks+1)
+	}
 	for range blocks {
 		l, n := binary.Uvarint(ix)
-		if n <= 0 || l == 0 || l > maxKeyLen || uint64(len(ix)-n) < l+8 {
+		if n <= 0 || l == 0 || l > maxKeyLen || uint64(len(ix)-n) < l+uint64(entry) {
 			return errCorruptBlock
 		}
 		ix = ix[n:]
 		g.keyOff = append(g.keyOff, uint32(len(g.keys)))
 		g.keys = append(g.keys, ix[:l]...)
 		off := int64(binary.BigEndian.Uint64(ix[l:]))
-		ix = ix[l+8:]
+		if lines > 0 {
+			start := binary.BigEndian.Uint32(ix[l+8:])
+			if k := len(g.fstart); (k == 0 && start != 0) || (k > 0 && start <= g.fstart[k-1]) || start >= lines {
+				return errCorruptBlock
+			}
+			g.fstart = append(g.fstart, start)
+		}
+		ix = ix[l+uint64(entry):]
 		if off <= prev || off >= end || (prev < 0 && off != 0) {
 			return errCorruptBlock
 		}
 		g.offs = append(g.offs, off)
 		prev = off
 	}
-	if len(ix) != 0 {
+	if len(ix) != 0 || (lines > 0 && blocks == 0) {
 		return errCorruptBlock
+	}
+	if lines > 0 {
+		g.fstart = append(g.fstart, lines)
 	}
 	g.keyOff = append(g.keyOff, uint32(len(g.keys)))
 	g.offs = append(g.offs, end)
@@ -331,18 +350,21 @@ var scratchPool = sync.Pool{New: func() any {
 	return &scratch{key: make([]byte, 0, maxKeyLen), blk: make([]byte, 0, blockTarget+512), tmp: make([]byte, 0, maxKeyLen)}
 }}
 
-// lookup finds key: one line of the filter, and for a key the filter
-// does not rule out, one binary search in memory and one read.
+// lookup finds key: one binary search in memory, one line of the
+// block's filter, and for a key the filter does not rule out one read.
 func (g *genFile) lookup(key []byte, sc *scratch) (reason uint16, at int64, found bool, err error) {
 	if g.m != nil {
 		defer faultAsError(debug.SetPanicOnFault(true), g.path, &err)
 	}
-	if g.filt != nil && !filterHas(g.filt, keyHash(key)) {
-		return 0, 0, false, nil
-	}
 	i := g.findBlock(key) - 1
 	if i < 0 {
 		return 0, 0, false, nil
+	}
+	if g.filt != nil {
+		run := g.filt[int(g.fstart[i])*filterLineBytes : int(g.fstart[i+1])*filterLineBytes]
+		if !filterHas(run, keyHash(key)) {
+			return 0, 0, false, nil
+		}
 	}
 	// The block lives in the pooled scratch: find's cursor makes a
 	// local block escape, which would cost an allocation per lookup.

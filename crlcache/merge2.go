@@ -43,11 +43,15 @@ func (s *Staging) mergeTwo(out *genWriter) error {
 	os.Remove(hf.Name())
 	defer hf.Close()
 	hw := newGenWriter(hf)
-	hw.filt = out.filt
+	if out.filt != nil {
+		if hw.filt, err = newFilterIn(s.c.dir); err != nil {
+			return err
+		}
+		defer hw.filt.release()
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := merge(high, hw)
-		hw.flushHashes()
 		if err == nil {
 			err = hw.flushBlock()
 		}
@@ -82,8 +86,8 @@ func (s *Staging) pivot() []byte {
 	return append([]byte(nil), keys[len(keys)/2]...)
 }
 
-// appendBlocks appends the blocks hw wrote to f (keys above all of g's)
-// and their index entries.
+// appendBlocks appends the blocks hw wrote to f (keys above all of g's),
+// their filter lines and their index entries.
 func (g *genWriter) appendBlocks(f *os.File, hw *genWriter) error {
 	if err := g.flushBlock(); err != nil {
 		return err
@@ -94,12 +98,21 @@ func (g *genWriter) appendBlocks(f *os.File, hw *genWriter) error {
 	if _, err := io.Copy(g.w, io.NewSectionReader(f, 0, hw.off)); err != nil {
 		return fmt.Errorf("crlcache: writing entries: %w", err)
 	}
+	var base uint32
+	if g.filt != nil {
+		base = uint32(g.filt.total())
+		if err := g.filt.appendFrom(hw.filt); err != nil {
+			return err
+		}
+	}
 	ix := hw.index
 	for range hw.blocks {
 		l, n := binary.Uvarint(ix)
-		g.index = append(g.index, ix[:n+int(l)]...)
-		g.index = binary.BigEndian.AppendUint64(g.index, uint64(g.off)+binary.BigEndian.Uint64(ix[n+int(l):]))
-		ix = ix[n+int(l)+8:]
+		k := n + int(l)
+		g.index = append(g.index, ix[:k]...)
+		g.index = binary.BigEndian.AppendUint64(g.index, uint64(g.off)+binary.BigEndian.Uint64(ix[k:]))
+		g.index = binary.BigEndian.AppendUint32(g.index, base+binary.BigEndian.Uint32(ix[k+8:]))
+		ix = ix[k+12:]
 	}
 	g.off += hw.off
 	g.blocks += hw.blocks

@@ -111,9 +111,10 @@ func (c *Cache) migrateCRL(m *Meta) error {
 		return err
 	}
 	gw := newGenWriter(f)
-	// The count recorded in the old layout sizes the filter; a wrong
-	// one only makes the filter less selective.
-	gw.filt = newFilterBuilder(uint64(max(m.Entries, 0)))
+	if gw.filt, err = newFilterIn(c.dir); err != nil {
+		f.Close()
+		return err
+	}
 	defer gw.filt.release()
 	var key []byte
 	var n int64

@@ -225,7 +225,10 @@ func (s *Staging) write(path string) error {
 		return fmt.Errorf("crlcache: creating %s: %w", path, err)
 	}
 	gw := newGenWriter(f)
-	gw.filt = newFilterBuilder(uint64(s.n))
+	if gw.filt, err = newFilterIn(s.c.dir); err != nil {
+		f.Close()
+		return err
+	}
 	defer gw.filt.release()
 	if len(s.spans) == 0 {
 		err = merge([]source{&memSource{r: s.cur, i: -1, end: len(s.cur.refs)}}, gw)
