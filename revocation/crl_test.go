@@ -52,6 +52,12 @@ func (l *logBuffer) String() string {
 
 func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
 	t.Helper()
+	return newEnvWith(t, revocation.Config{}, trusted...)
+}
+
+// newEnvWith is newEnv with a configuration (its Limits are the tests').
+func newEnvWith(t *testing.T, cfg revocation.Config, trusted ...*testpki.Cert) *env {
+	t.Helper()
 	cache, err := crlcache.Open(t.TempDir(), crlcache.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +69,8 @@ func newEnv(t *testing.T, trusted ...*testpki.Cert) *env {
 	}
 	lb := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	chk := revocation.New(revocation.Config{Limits: crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}}, revocation.Parts{Cache: cache, Certs: store, Fetch: fetch.New(fetch.Config{}), Log: log})
+	cfg.Limits = crl.Limits{MaxBytes: 1 << 20, MaxEntries: 1000}
+	chk := revocation.New(cfg, revocation.Parts{Cache: cache, Certs: store, Fetch: fetch.New(fetch.Config{}), Log: log})
 	return &env{chk, cache, store, lb}
 }
 

@@ -30,9 +30,12 @@ type rfcLab struct {
 	now  time.Time
 }
 
-func newRFCLab(t *testing.T) *rfcLab {
+func newRFCLab(t *testing.T) *rfcLab { return newRFCLabWith(t, revocation.Config{}) }
+
+// newRFCLabWith is newRFCLab with a configuration (e.g. a clock).
+func newRFCLabWith(t *testing.T, cfg revocation.Config) *rfcLab {
 	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("RFC 5280 Root", "", ""), KeyType: testpki.ECDSA})
-	l := &rfcLab{t: t, e: newEnv(t, root), root: root, now: time.Now()}
+	l := &rfcLab{t: t, e: newEnvWith(t, cfg, root), root: root, now: time.Now()}
 	l.load(&testpki.CRLSpec{Issuer: root, Number: big.NewInt(1)})
 	return l
 }
@@ -211,11 +214,16 @@ func TestSeparateCRLSignerFetched(t *testing.T) {
 		{"signer's CRL not obtainable", false, false, revocation.CantUse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newRFCLab(t)
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixNano())
+			l := newRFCLabWith(t, revocation.Config{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 			signerCA := l.ca("Signer Issuing CA", 0)
 			var body atomic.Pointer[[]byte]
-			fetched := atomic.Int32{}
+			fetched, asked := atomic.Int32{}, atomic.Int32{}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/signer-ca.crl" {
+					asked.Add(1)
+				}
 				if b := body.Load(); b != nil && r.URL.Path == "/signer-ca.crl" {
 					fetched.Add(1)
 					w.Write(*b)
@@ -242,6 +250,25 @@ func TestSeparateCRLSignerFetched(t *testing.T) {
 			l.want(tc.name, l.ee(ca, 1), tc.want)
 			if tc.serve && fetched.Load() == 0 {
 				t.Error("the signer's issuer CRL was not fetched")
+			}
+			if tc.serve {
+				return
+			}
+			// A failed fetch is not tried again for a minute: the
+			// checks meanwhile answer at once.
+			n := asked.Load()
+			if n == 0 {
+				t.Fatal("the signer's issuer CRL was not asked for")
+			}
+			clock.Add(int64(30 * time.Second))
+			l.want("again within the minute", l.ee(ca, 2), revocation.CantUse)
+			if got := asked.Load(); got != n {
+				t.Errorf("asked again within the minute: %d requests, want %d", got, n)
+			}
+			clock.Add(int64(31 * time.Second))
+			l.want("again after the minute", l.ee(ca, 3), revocation.CantUse)
+			if got := asked.Load(); got == n {
+				t.Error("not asked again after the minute")
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"sync"
+	"time"
 
 	"github.com/dirmngr/dirmngr/certinfo"
 )
@@ -37,4 +38,39 @@ func (sc *signerCache) parse(der []byte) (*certinfo.Info, error) {
 	sc.m[string(der)] = in
 	sc.mu.Unlock()
 	return in, nil
+}
+
+// signerMissTTL is how long a CRL signer whose issuer's CRL could not be
+// fetched is not fetched for again (signerOK): meanwhile the CRLs it
+// signed answer "can't use" at once instead of each check waiting for
+// the network.
+const signerMissTTL = time.Minute
+
+// missCache remembers when a fetch failed, by key (the signer's DER);
+// at most maxSigners keys, as signerCache.
+type missCache struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// recent reports whether key failed less than signerMissTTL before now.
+func (mc *missCache) recent(key string, now time.Time) bool {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	at, ok := mc.m[key]
+	if ok && now.Sub(at) >= signerMissTTL {
+		delete(mc.m, key)
+		return false
+	}
+	return ok
+}
+
+// note records that key failed at now.
+func (mc *missCache) note(key string, now time.Time) {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.m == nil || len(mc.m) >= maxSigners {
+		mc.m = map[string]time.Time{}
+	}
+	mc.m[key] = now
 }
