@@ -2,6 +2,7 @@ package crlcache
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -240,25 +241,18 @@ func (b *block) find(key, scratch []byte) (reason uint16, at int64, found bool, 
 	lo, hi := 0, nr
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		le := false
+		order := 0
 		if b.pfx != nil {
-			q := binary.BigEndian.Uint64(b.pfx[8*mid:])
-			le = q < p
-			if q == p {
-				rk, err := b.restartKey(mid)
-				if err != nil {
-					return 0, 0, false, err
-				}
-				le = bytes.Compare(rk, key) <= 0
-			}
-		} else {
+			order = cmp.Compare(binary.BigEndian.Uint64(b.pfx[8*mid:]), p)
+		}
+		if order == 0 { // no prefixes, or equal ones: compare the keys
 			rk, err := b.restartKey(mid)
 			if err != nil {
 				return 0, 0, false, err
 			}
-			le = bytes.Compare(rk, key) <= 0
+			order = bytes.Compare(rk, key)
 		}
-		if le {
+		if order <= 0 {
 			lo = mid + 1
 		} else {
 			hi = mid

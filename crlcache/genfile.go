@@ -30,9 +30,11 @@ import (
 // line and a trailer without the filter's two fields; they are read as
 // they are.
 //
-// The index is read into memory when the file is opened (about 25 bytes
-// per 4 KB block), so a lookup is a binary search in memory and one
-// positioned read of one block.
+// The index is read into memory when the file is opened (about 45 bytes
+// per 4 KB block with the first keys' prefixes and filter lines), and the
+// filter's CRC is checked then; a lookup is a binary search in memory,
+// one line of the filter and, for a key it does not rule out, one block
+// of the mapping.
 const (
 	genMagic      = "DMCRLv3\n"
 	genMagicV2    = "DMCRLv2\n"

@@ -61,7 +61,7 @@ type Checker struct {
 	log     *slog.Logger
 	flights *Flights
 	signers signerCache
-	misses  *missCache // signers whose issuer's CRL could not be fetched lately
+	misses  missCache // signers whose issuer's CRL could not be fetched lately
 }
 
 // New returns a Checker.
@@ -78,5 +78,5 @@ func New(cfg Config, p Parts) *Checker {
 	if p.Flights == nil {
 		p.Flights = NewFlights()
 	}
-	return &Checker{cfg: cfg, cache: p.Cache, certs: p.Certs, fetch: p.Fetch, ldap: p.LDAP, log: p.Log, flights: p.Flights, misses: &missCache{}}
+	return &Checker{cfg: cfg, cache: p.Cache, certs: p.Certs, fetch: p.Fetch, ldap: p.LDAP, log: p.Log, flights: p.Flights}
 }

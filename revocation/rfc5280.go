@@ -316,18 +316,15 @@ func (c *Checker) signerOK(ctx context.Context, req *Request, s source, cert *ce
 		// checked itself. A failed fetch leaves its status unknown, and
 		// is not tried again for signerMissTTL.
 		now := c.cfg.Now()
-		switch {
-		case c.misses.recent(string(signer.Raw), now):
+		if c.misses.recent(string(signer.Raw), now) {
 			c.log.Debug("the CRL's signer's CRL could not be fetched lately; not trying again yet", "crl", s.m.ID().Key(), "signer", signer.Subject)
-		default:
-			if ferr := c.reloadFor(ctx, req, signer); ferr != nil {
-				if ctx.Err() == nil { // not the client going away
-					c.misses.note(string(signer.Raw), now)
-				}
-				c.log.Info("cannot fetch a CRL for the CRL's signer", "crl", s.m.ID().Key(), "signer", signer.Subject, "err", ferr, "retry_after", signerMissTTL.String())
-			} else {
-				st, err = c.checkInfo(ctx, req, signer, next)
+		} else if ferr := c.reloadFor(ctx, req, signer); ferr != nil {
+			if ctx.Err() == nil { // not the client going away
+				c.misses.note(string(signer.Raw), now)
 			}
+			c.log.Info("cannot fetch a CRL for the CRL's signer", "crl", s.m.ID().Key(), "signer", signer.Subject, "err", ferr, "retry_after", signerMissTTL.String())
+		} else {
+			st, err = c.checkInfo(ctx, req, signer, next)
 		}
 	}
 	if err != nil {
