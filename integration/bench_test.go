@@ -130,9 +130,8 @@ type benchDaemon struct {
 	n1   int64
 }
 
-// startLoaded starts prog, loads crlFile with LOADCRL and records the load
-// time and CPU, the peak RSS after it and the cache size.
-func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) *benchDaemon {
+// startBench starts prog in a new home; it loads nothing.
+func startBench(b *testing.B, prog string) *benchDaemon {
 	d := &benchDaemon{prog: prog, home: newHome(b)}
 	// BENCH_OURS_ENV=NAME=VALUE sets one variable for our daemon only
 	// (e.g. GOMAXPROCS=1, to try runtime settings side by side; not for
@@ -151,21 +150,34 @@ func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) 
 	}
 	d.pid = startDaemon(b, prog, d.home)
 	d.sock = filepath.Join(d.home, "S.dirmngr")
+	return d
+}
+
+// load runs one LOADCRL of crlFile and returns its wall and CPU seconds.
+func (d *benchDaemon) load(b *testing.B, root *testpki.Cert, crlFile string) (wall, cpu float64, err error) {
+	c, err := assuan.Dial(d.sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	start, cpu0 := time.Now(), cpuTime(d.pid)
+	err = c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root))
+	return time.Since(start).Seconds(), (cpuTime(d.pid) - cpu0).Seconds(), err
+}
+
+// startLoaded starts prog, loads crlFile with LOADCRL and records the load
+// time and CPU, the peak RSS after it and the cache size.
+func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) *benchDaemon {
+	d := startBench(b, prog)
 	// BENCH_LOADS=N loads the CRL N times (the later loads replace the
 	// cached CRL with the same one) and keeps the median time and CPU.
 	var walls, cpus []float64
 	for range benchLoads(b) {
-		c, err := assuan.Dial(d.sock)
+		w, c, err := d.load(b, root, crlFile)
 		if err != nil {
-			b.Fatal(err)
-		}
-		start, cpu0 := time.Now(), cpuTime(d.pid)
-		if err := c.Transact(context.Background(), "LOADCRL "+crlFile, answerer(root)); err != nil {
 			d.res.loadFailed = err
 		}
-		walls = append(walls, time.Since(start).Seconds())
-		cpus = append(cpus, (cpuTime(d.pid) - cpu0).Seconds())
-		c.Close()
+		walls, cpus = append(walls, w), append(cpus, c)
 	}
 	if len(walls) > 1 {
 		fmt.Printf("LOADCRL wall s per load (%s): %.2f, CPU s: %.2f\n", d.name(), walls, cpus)
@@ -395,27 +407,57 @@ func BenchmarkCompareGnuPG(b *testing.B) {
 	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench Root CA", "Dirmngr Research", "DE")})
 	hash, _ := certid.IssuerHash(root.Issue(testpki.Template{Subject: testpki.Name("x", "", "")}).Cert)
 	for _, n := range sizes {
+		// The CRLs of one size are made first, so that the order
+		// comparison after the cases loads the same files.
+		dir, err := os.MkdirTemp("", "dmbench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var crls []*benchCRL
 		for _, order := range orders {
-			b.Run(fmt.Sprintf("entries=%d/order=%s", n, order), func(b *testing.B) {
-				compareOne(b, ours, theirs, root, hash, n, order)
+			crls = append(crls, makeBenchCRL(b, dir, root, hash, n, order))
+		}
+		for _, c := range crls {
+			b.Run(fmt.Sprintf("entries=%d/order=%s", n, c.order), func(b *testing.B) {
+				compareOne(b, ours, theirs, root, c)
 			})
 		}
+		if len(crls) > 1 {
+			b.Run(fmt.Sprintf("entries=%d/orders", n), func(b *testing.B) {
+				compareOrders(b, ours, theirs, root, crls)
+			})
+		}
+		os.RemoveAll(dir)
 	}
 }
 
-func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash string, n int, order testpki.Order) {
-	dir := b.TempDir()
+// benchCRL is a CRL of the comparison and the ISVALID requests for it.
+type benchCRL struct {
+	n     int
+	order testpki.Order
+	file  string
+	der   int64
+	reqs  [][]byte
+}
+
+// makeBenchCRL writes a CRL of n entries in order into dir and makes 1000
+// ISVALID requests, half of them (BENCH_REVOKED percent) for listed
+// serials.
+func makeBenchCRL(b *testing.B, dir string, root *testpki.Cert, hash string, n int, order testpki.Order) *benchCRL {
 	t0 := time.Now().Add(-time.Duration(n+3600) * time.Second)
 	set := testpki.RealSerials(n, 42, order)
 	spec := &testpki.CRLSpec{Issuer: root, Number: big.NewInt(1), NextUpdate: time.Now().Add(24 * time.Hour), Count: n,
 		Gen: func(i int) testpki.Entry { return set.Entry(i, t0) }}
-	crlFile := testpki.WriteFile(dir, "big.crl", spec.Build())
+	c := &benchCRL{n: n, order: order, file: testpki.WriteFile(dir, fmt.Sprintf("%d-%s.crl", n, order), spec.Build())}
 	// The CRL just written is still being flushed to disk: the first
 	// load (ours) would compete with that writeback (its own entry file
 	// is synced), the second would not.
-	syncFile(b, crlFile)
-	fi, _ := os.Stat(crlFile)
-	var ids []string
+	syncFile(b, c.file)
+	fi, err := os.Stat(c.file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.der = fi.Size()
 	// Half revoked, half valid; BENCH_REVOKED=<percent> changes the
 	// share (real checks are mostly of certificates in good standing).
 	pct := 50
@@ -431,14 +473,15 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 		if i%100 >= pct {
 			s = set.Absent(i)
 		}
-		ids = append(ids, fmt.Sprintf("%s.%X", hash, s))
+		c.reqs = append(c.reqs, []byte(fmt.Sprintf("ISVALID %s.%X\n", hash, s)))
 	}
 	set = nil
 	runtime.GC()
-	reqs := make([][]byte, len(ids))
-	for i, id := range ids {
-		reqs[i] = []byte("ISVALID " + id + "\n")
-	}
+	return c
+}
+
+func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, crl *benchCRL) {
+	n, order, crlFile, reqs := crl.n, crl.order, crl.file, crl.reqs
 	// Both daemons run side by side; the ISVALID rates alternate
 	// between them, round after round, so that a slow stretch of the
 	// machine hits both, and the medians are compared.
@@ -498,7 +541,7 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 		}
 	}
 	o, g := res[0], res[1]
-	der := float64(fi.Size())
+	der := float64(crl.der)
 	fmt.Printf("\nCRL with %d entries in %s order (%.1f MB DER), %s\n", n, order, der/1e6, runtime.GOARCH)
 	fmt.Printf("%-22s %14s %14s %10s\n", "metric", "ours", "GnuPG 2.2", "ratio")
 	row := func(name string, a, b float64, unit string, higherBetter bool) {
@@ -526,6 +569,66 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, hash stri
 	b.ReportMetric(o.rate1, "isvalid/s-1conn")
 	b.ReportMetric(o.rate4, "isvalid/s-4conn")
 	b.ReportMetric(g.load.Seconds()/o.load.Seconds(), "load-x-gnupg")
+}
+
+// compareOrders measures how much a CRL's entry order moves the load: one
+// daemon of ours and one of GnuPG's per order, each loading its order's
+// CRL BENCH_LOADS times, the loads interleaved (each round starting at
+// another order), so that the machine's slow and fast stretches fall on
+// every order alike. The separate cases above load their order minutes
+// apart, and the VM's speed moves by tens of percent in that time (both
+// daemons alike). It prints the median load time and peak RSS per order,
+// and the spread: the slowest order's time over the fastest's.
+func compareOrders(b *testing.B, ours, theirs string, root *testpki.Cert, crls []*benchCRL) {
+	type cell struct {
+		d     *benchDaemon
+		walls []float64
+	}
+	cells := make([][2]*cell, len(crls))
+	for i := range crls {
+		for j, prog := range []string{ours, theirs} {
+			cells[i][j] = &cell{d: startBench(b, prog)}
+		}
+	}
+	loads := benchLoads(b)
+	for r := range loads {
+		for k := range crls {
+			i := (r + k) % len(crls)
+			for _, c := range cells[i] {
+				w, _, err := c.d.load(b, root, crls[i].file)
+				if err != nil {
+					b.Fatalf("LOADCRL %s (%s): %v", crls[i].file, c.d.name(), err)
+				}
+				c.walls = append(c.walls, w)
+			}
+		}
+	}
+	fmt.Printf("\nCRLs with %d entries, each order loaded %d times, interleaved (medians)\n", crls[0].n, loads)
+	fmt.Printf("%-8s %12s %12s %12s %12s\n", "order", "ours s", "ours RSS MB", "GnuPG s", "GnuPG RSS MB")
+	var t [2][]float64
+	var rss [2][]float64
+	for i, crl := range crls {
+		for j, c := range cells[i] {
+			t[j] = append(t[j], median(c.walls))
+			rss[j] = append(rss[j], float64(peakRSS(c.d.pid))/1e6)
+		}
+		fmt.Printf("%-8s %12.2f %12.1f %12.2f %12.1f\n", crl.order, t[0][i], rss[0][i], t[1][i], rss[1][i])
+	}
+	for i, crl := range crls {
+		for _, c := range cells[i] {
+			fmt.Printf("LOADCRL wall s per load (%s, %s): %.2f\n", crl.order, c.d.name(), c.walls)
+		}
+	}
+	spread := func(v []float64) float64 { return slices.Max(v) / slices.Min(v) }
+	fmt.Printf("order spread (slowest / fastest load): ours %.2fx, GnuPG %.2fx; peak RSS spread: ours %.2fx, GnuPG %.2fx\n",
+		spread(t[0]), spread(t[1]), spread(rss[0]), spread(rss[1]))
+	for _, c := range cells {
+		for _, x := range c {
+			x.d.finish(b)
+		}
+	}
+	b.ReportMetric(spread(t[0]), "order-spread")
+	b.ReportMetric(spread(rss[0]), "rss-spread")
 }
 
 // BenchmarkFetchCRLCompare runs our fetch-crl and Debian's Perl fetch-crl
