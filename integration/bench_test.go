@@ -128,6 +128,8 @@ type benchDaemon struct {
 	r4   []float64 // 4 connections
 	cpu1 time.Duration
 	n1   int64
+	// The loads' wall and CPU seconds, in the order run.
+	walls, cpus []float64
 }
 
 // startBench starts prog in a new home; it loads nothing.
@@ -165,28 +167,47 @@ func (d *benchDaemon) load(b *testing.B, root *testpki.Cert, crlFile string) (wa
 	return time.Since(start).Seconds(), (cpuTime(d.pid) - cpu0).Seconds(), err
 }
 
-// startLoaded starts prog, loads crlFile with LOADCRL and records the load
-// time and CPU, the peak RSS after it and the cache size.
-func startLoaded(b *testing.B, prog string, root *testpki.Cert, crlFile string) *benchDaemon {
-	d := startBench(b, prog)
-	// BENCH_LOADS=N loads the CRL N times (the later loads replace the
-	// cached CRL with the same one) and keeps the median time and CPU.
-	var walls, cpus []float64
-	for range benchLoads(b) {
-		w, c, err := d.load(b, root, crlFile)
-		if err != nil {
-			d.res.loadFailed = err
+// loadAll starts, for each CRL, one daemon of each program in progs and
+// has each load its CRL BENCH_LOADS times (the later loads replace the
+// cached CRL with the same one). The loads are interleaved: round after
+// round every daemon loads once, each round starting at another CRL, so
+// that the machine's slow and fast stretches (this VM's speed moves by
+// tens of percent within minutes, for every daemon alike) fall on every
+// order alike instead of on whichever case runs then. Each daemon keeps
+// the median load time and CPU, its peak RSS after the loads and its
+// cache size. The result is indexed [crl][prog].
+func loadAll(b *testing.B, progs []string, root *testpki.Cert, crls []*benchCRL) [][]*benchDaemon {
+	ds := make([][]*benchDaemon, len(crls))
+	for i := range crls {
+		for _, prog := range progs {
+			ds[i] = append(ds[i], startBench(b, prog))
 		}
-		walls, cpus = append(walls, w), append(cpus, c)
 	}
-	if len(walls) > 1 {
-		fmt.Printf("LOADCRL wall s per load (%s): %.2f, CPU s: %.2f\n", d.name(), walls, cpus)
+	walls := map[*benchDaemon][]float64{}
+	cpus := map[*benchDaemon][]float64{}
+	for r := range benchLoads(b) {
+		for k := range crls {
+			i := (r + k) % len(crls)
+			for _, d := range ds[i] {
+				w, c, err := d.load(b, root, crls[i].file)
+				if err != nil && d.res.loadFailed == nil {
+					d.res.loadFailed = err
+				}
+				walls[d], cpus[d] = append(walls[d], w), append(cpus[d], c)
+			}
+		}
 	}
-	d.res.load = time.Duration(median(walls) * float64(time.Second))
-	d.res.loadCPU = time.Duration(median(cpus) * float64(time.Second))
-	d.res.rss = peakRSS(d.pid)
-	d.res.cache = dirSize(filepath.Join(d.home, "crls.d"))
-	return d
+	for i := range crls {
+		for _, d := range ds[i] {
+			d.walls = walls[d]
+			d.res.load = time.Duration(median(walls[d]) * float64(time.Second))
+			d.res.loadCPU = time.Duration(median(cpus[d]) * float64(time.Second))
+			d.res.rss = peakRSS(d.pid)
+			d.res.cache = dirSize(filepath.Join(d.home, "crls.d"))
+			d.cpus = cpus[d]
+		}
+	}
+	return ds
 }
 
 func (d *benchDaemon) gnupg() bool { return strings.Contains(d.prog, "/usr/") }
@@ -407,8 +428,8 @@ func BenchmarkCompareGnuPG(b *testing.B) {
 	root := testpki.NewRoot(testpki.Template{Subject: testpki.Name("Bench Root CA", "Dirmngr Research", "DE")})
 	hash, _ := certid.IssuerHash(root.Issue(testpki.Template{Subject: testpki.Name("x", "", "")}).Cert)
 	for _, n := range sizes {
-		// The CRLs of one size are made first, so that the order
-		// comparison after the cases loads the same files.
+		// The CRLs of one size are made first: their loads are
+		// interleaved (loadAll).
 		dir, err := os.MkdirTemp("", "dmbench")
 		if err != nil {
 			b.Fatal(err)
@@ -417,14 +438,23 @@ func BenchmarkCompareGnuPG(b *testing.B) {
 		for _, order := range orders {
 			crls = append(crls, makeBenchCRL(b, dir, root, hash, n, order))
 		}
-		for _, c := range crls {
+		progs := []string{ours, theirs}
+		// BENCH_OURS_ALT=<dirmngr binary> runs another build of ours
+		// beside them, in the same loads and rounds (an A/B of two
+		// versions on the same machine state); it is reported, not
+		// compared.
+		if p := os.Getenv("BENCH_OURS_ALT"); p != "" {
+			progs = append(progs, p)
+		}
+		ds := loadAll(b, progs, root, crls)
+		for i, c := range crls {
 			b.Run(fmt.Sprintf("entries=%d/order=%s", n, c.order), func(b *testing.B) {
-				compareOne(b, ours, theirs, root, c)
+				compareOne(b, ds[i], root, c)
 			})
 		}
 		if len(crls) > 1 {
 			b.Run(fmt.Sprintf("entries=%d/orders", n), func(b *testing.B) {
-				compareOrders(b, ours, theirs, root, crls)
+				compareOrders(b, ds, crls)
 			})
 		}
 		os.RemoveAll(dir)
@@ -480,65 +510,59 @@ func makeBenchCRL(b *testing.B, dir string, root *testpki.Cert, hash string, n i
 	return c
 }
 
-func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, crl *benchCRL) {
-	n, order, crlFile, reqs := crl.n, crl.order, crl.file, crl.reqs
-	// Both daemons run side by side; the ISVALID rates alternate
-	// between them, round after round, so that a slow stretch of the
-	// machine hits both, and the medians are compared.
-	var res [2]benchResult
-	var fl benchResult
-	for range b.N {
-		ds := [2]*benchDaemon{startLoaded(b, ours, root, crlFile), startLoaded(b, theirs, root, crlFile)}
-		floor := startFloor(b)
-		all := []*benchDaemon{ds[0], ds[1], floor}
-		// BENCH_OURS_ALT=<dirmngr binary> runs another build of ours
-		// beside them, in the same rounds (an A/B of two versions on
-		// the same machine state); it is reported, not compared.
-		var alt *benchDaemon
-		if p := os.Getenv("BENCH_OURS_ALT"); p != "" {
-			alt = startLoaded(b, p, root, crlFile)
-			all = append(all, alt)
-		}
-		busy0 := map[*benchDaemon][2]int64{}
-		for _, d := range all {
-			if d.name() == "ours" || d.name() == "alt" {
-				busy0[d] = d.busy(b)
-			}
-		}
-		if ds[0].res.loadFailed == nil && ds[1].res.loadFailed == nil {
-			for i := range benchRounds(b) {
-				for _, d := range all {
-					d.round(b, i == 0, root, reqs)
-				}
-			}
-		}
-		// The time our daemons spent answering, per ISVALID (GETINFO
-		// stats): the part of a round trip that is theirs, free of the
-		// machine's scheduling noise that moves the rates.
-		for _, d := range all {
-			b0, ok := busy0[d]
-			if !ok {
-				continue
-			}
-			b1 := d.busy(b)
-			if n := b1[1] - b0[1]; n > 0 {
-				fmt.Printf("busy µs per ISVALID (%s): %.2f\n", d.name(), float64(b1[0]-b0[0])/float64(n))
-			}
-		}
-		res[0], res[1], fl = ds[0].finish(b), ds[1].finish(b), floor.medians()
-		for _, d := range all {
-			fmt.Printf("ISVALID/s per round (%s): 1 conn %.0f, 4 conns %.0f\n", d.name(), d.r1, d.r4)
-		}
-		if alt != nil {
-			a := alt.finish(b)
-			fmt.Printf("alt (%s): LOADCRL %.2fs, peak RSS %.2fMB, ISVALID/s %.0f on 1 conn, %.0f on 4 (ours: %.0f, %.0f)\n",
-				alt.prog, a.load.Seconds(), float64(a.rss)/1e6, a.rate1, a.rate4, res[0].rate1, res[0].rate4)
+// compareOne runs the ISVALID rounds of one CRL on its daemons (ours,
+// GnuPG's, and BENCH_OURS_ALT's if set; loaded by loadAll) and a floor
+// server, stops them and prints the comparison.
+func compareOne(b *testing.B, ds []*benchDaemon, root *testpki.Cert, crl *benchCRL) {
+	n, order, reqs := crl.n, crl.order, crl.reqs
+	for _, d := range ds {
+		fmt.Printf("LOADCRL wall s per load (%s): %.2f, CPU s: %.2f\n", d.name(), d.walls, d.cpus)
+	}
+	for i, d := range ds[:2] {
+		if d.res.loadFailed != nil {
+			b.Fatalf("LOADCRL failed for %s: %v", []string{"ours", "GnuPG"}[i], d.res.loadFailed)
 		}
 	}
-	for i, r := range res {
-		if r.loadFailed != nil {
-			b.Fatalf("LOADCRL failed for %s: %v", []string{"ours", "GnuPG"}[i], r.loadFailed)
+	// The daemons run side by side; the ISVALID rates alternate between
+	// them, round after round, so that a slow stretch of the machine
+	// hits all, and the medians are compared.
+	floor := startFloor(b)
+	all := append(slices.Clone(ds), floor)
+	busy0 := map[*benchDaemon][2]int64{}
+	for _, d := range all {
+		if d.name() == "ours" || d.name() == "alt" {
+			busy0[d] = d.busy(b)
 		}
+	}
+	for range b.N {
+		for i := range benchRounds(b) {
+			for _, d := range all {
+				d.round(b, i == 0, root, reqs)
+			}
+		}
+	}
+	// The time our daemons spent answering, per ISVALID (GETINFO stats):
+	// the part of a round trip that is theirs, free of the machine's
+	// scheduling noise that moves the rates.
+	for _, d := range all {
+		b0, ok := busy0[d]
+		if !ok {
+			continue
+		}
+		b1 := d.busy(b)
+		if n := b1[1] - b0[1]; n > 0 {
+			fmt.Printf("busy µs per ISVALID (%s): %.2f\n", d.name(), float64(b1[0]-b0[0])/float64(n))
+		}
+	}
+	res := [2]benchResult{ds[0].finish(b), ds[1].finish(b)}
+	fl := floor.medians()
+	for _, d := range all {
+		fmt.Printf("ISVALID/s per round (%s): 1 conn %.0f, 4 conns %.0f\n", d.name(), d.r1, d.r4)
+	}
+	if len(ds) > 2 {
+		a := ds[2].finish(b)
+		fmt.Printf("alt (%s): LOADCRL %.2fs, peak RSS %.2fMB, ISVALID/s %.0f on 1 conn, %.0f on 4 (ours: %.0f, %.0f)\n",
+			ds[2].prog, a.load.Seconds(), float64(a.rss)/1e6, a.rate1, a.rate4, res[0].rate1, res[0].rate4)
 	}
 	o, g := res[0], res[1]
 	der := float64(crl.der)
@@ -571,63 +595,25 @@ func compareOne(b *testing.B, ours, theirs string, root *testpki.Cert, crl *benc
 	b.ReportMetric(g.load.Seconds()/o.load.Seconds(), "load-x-gnupg")
 }
 
-// compareOrders measures how much a CRL's entry order moves the load: one
-// daemon of ours and one of GnuPG's per order, each loading its order's
-// CRL BENCH_LOADS times, the loads interleaved (each round starting at
-// another order), so that the machine's slow and fast stretches fall on
-// every order alike. The separate cases above load their order minutes
-// apart, and the VM's speed moves by tens of percent in that time (both
-// daemons alike). It prints the median load time and peak RSS per order,
-// and the spread: the slowest order's time over the fastest's.
-func compareOrders(b *testing.B, ours, theirs string, root *testpki.Cert, crls []*benchCRL) {
-	type cell struct {
-		d     *benchDaemon
-		walls []float64
-	}
-	cells := make([][2]*cell, len(crls))
-	for i := range crls {
-		for j, prog := range []string{ours, theirs} {
-			cells[i][j] = &cell{d: startBench(b, prog)}
-		}
-	}
-	loads := benchLoads(b)
-	for r := range loads {
-		for k := range crls {
-			i := (r + k) % len(crls)
-			for _, c := range cells[i] {
-				w, _, err := c.d.load(b, root, crls[i].file)
-				if err != nil {
-					b.Fatalf("LOADCRL %s (%s): %v", crls[i].file, c.d.name(), err)
-				}
-				c.walls = append(c.walls, w)
-			}
-		}
-	}
-	fmt.Printf("\nCRLs with %d entries, each order loaded %d times, interleaved (medians)\n", crls[0].n, loads)
+// compareOrders prints how much a CRL's entry order moved the loads of
+// one size (loadAll interleaved them): the median load time and peak RSS
+// per order for ours and GnuPG's, and the spread, the slowest order's
+// value over the fastest's.
+func compareOrders(b *testing.B, ds [][]*benchDaemon, crls []*benchCRL) {
+	fmt.Printf("\nCRLs with %d entries: LOADCRL by order (median of %d loads, interleaved)\n", crls[0].n, benchLoads(b))
 	fmt.Printf("%-8s %12s %12s %12s %12s\n", "order", "ours s", "ours RSS MB", "GnuPG s", "GnuPG RSS MB")
-	var t [2][]float64
-	var rss [2][]float64
+	var t, rss [2][]float64
 	for i, crl := range crls {
-		for j, c := range cells[i] {
-			t[j] = append(t[j], median(c.walls))
-			rss[j] = append(rss[j], float64(peakRSS(c.d.pid))/1e6)
+		for j, d := range ds[i][:2] {
+			t[j] = append(t[j], d.res.load.Seconds())
+			rss[j] = append(rss[j], float64(d.res.rss)/1e6)
 		}
 		fmt.Printf("%-8s %12.2f %12.1f %12.2f %12.1f\n", crl.order, t[0][i], rss[0][i], t[1][i], rss[1][i])
 	}
-	for i, crl := range crls {
-		for _, c := range cells[i] {
-			fmt.Printf("LOADCRL wall s per load (%s, %s): %.2f\n", crl.order, c.d.name(), c.walls)
-		}
-	}
 	spread := func(v []float64) float64 { return slices.Max(v) / slices.Min(v) }
-	fmt.Printf("order spread (slowest / fastest load): ours %.2fx, GnuPG %.2fx; peak RSS spread: ours %.2fx, GnuPG %.2fx\n",
+	fmt.Printf("order spread (slowest / fastest): load ours %.2fx, GnuPG %.2fx; peak RSS ours %.2fx, GnuPG %.2fx\n",
 		spread(t[0]), spread(t[1]), spread(rss[0]), spread(rss[1]))
-	for _, c := range cells {
-		for _, x := range c {
-			x.d.finish(b)
-		}
-	}
-	b.ReportMetric(spread(t[0]), "order-spread")
+	b.ReportMetric(spread(t[0]), "load-spread")
 	b.ReportMetric(spread(rss[0]), "rss-spread")
 }
 
