@@ -437,6 +437,9 @@ func BenchmarkCompareGnuPG(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Removed after the size (the CRLs are large), and on a fatal
+		// error before that.
+		b.Cleanup(func() { os.RemoveAll(dir) })
 		var crls []*benchCRL
 		for _, order := range orders {
 			crls = append(crls, makeBenchCRL(b, dir, root, hash, n, order))
