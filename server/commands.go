@@ -81,12 +81,18 @@ type cmd struct {
 // handler handles one command.
 type handler func(c *cmd, args string) error
 
+// epoch anchors the busy-time clock: time.Since(epoch) reads only the
+// monotonic clock, where time.Now reads the wall clock as well (two clock
+// reads; the clock reads together were 9% of an all-valid ISVALID's
+// handler time in a perf profile of the daemon).
+var epoch = time.Now()
+
 // handle adapts a handler: it takes the current services for the whole
 // command and maintains the request, error and busy-time counters.
 func (s *Server) handle(h handler) assuan.HandlerFunc {
 	return func(as *assuan.Session, args string) error {
 		s.stats.requests.Add(1)
-		start := time.Now()
+		start := time.Since(epoch)
 		// The session's one cmd, reused: handlers run one at a time per
 		// session and keep no reference to it.
 		st := state(as)
@@ -94,7 +100,7 @@ func (s *Server) handle(h handler) assuan.HandlerFunc {
 		*c = cmd{as: as, st: st, set: s.sets.Current()}
 		err := h(c, args)
 		*c = cmd{} // no old services.Set kept alive by an idle session
-		s.stats.busy.Add(int64(time.Since(start)))
+		s.stats.busy.Add(int64(time.Since(epoch) - start))
 		// A revoked certificate is an answer, not an error.
 		if err != nil && gpgerr.CodeOf(err) != gpgerr.ErrCertRevoked {
 			s.stats.errors.Add(1)
